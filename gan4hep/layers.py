@@ -1,0 +1,110 @@
+"""Custom Keras layers used by the reproduced papers.
+
+Written with ``keras.ops`` only, so they run on any Keras 3 backend, and registered for serialisation, so a
+model containing them round-trips through ``model.save("x.keras")`` / ``keras.models.load_model``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import ops
+
+__all__ = ["TrainableSwish", "CircleDense"]
+
+
+@keras.saving.register_keras_serializable(package="gan4hep")
+class TrainableSwish(keras.layers.Layer):
+    """Swish with a trainable slope: ``x * sigmoid(beta * x)``, ``beta`` initialised to 1.
+
+    The activation used between the Dense layers of the Lebese & Ruan WGAN-GP generator. With ``beta = 1`` it is
+    SiLU; ``beta -> 0`` tends to ``x / 2`` and ``beta -> inf`` to ReLU, so the network learns how sharp a kink it
+    needs.
+
+    Args:
+        per_unit: if True (default) one ``beta`` per feature of the last axis, shape ``(features,)``; if False a
+            single scalar ``beta`` shared by all units (the original Swish paper's form).
+    """
+
+    def __init__(self, per_unit: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self.per_unit = bool(per_unit)
+
+    def build(self, input_shape):
+        if self.per_unit:
+            if input_shape[-1] is None:
+                raise ValueError("TrainableSwish(per_unit=True) needs a known last dimension")
+            shape = (int(input_shape[-1]),)
+        else:
+            shape = ()
+        self.beta = self.add_weight(name="beta", shape=shape, initializer="ones", trainable=True)
+
+    def call(self, inputs):
+        return inputs * ops.sigmoid(self.beta * inputs)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "per_unit": self.per_unit}
+
+
+@keras.saving.register_keras_serializable(package="gan4hep")
+class CircleDense(keras.layers.Layer):
+    """Dense layer whose weights and biases lie on the unit circle (Lin, Bhimji & Nachman 2019, eq. 2.2).
+
+    ``out_n = activation(|sum_m x_m exp(i theta_nm) + exp(i phi_n)|)``. The weights are angles, so the weight
+    space is compact without a boundary: the critic is Lipschitz (each layer with constant at most
+    ``sqrt(in_dim * units)`` times that of its activation) without the clipping that piles WGAN weights up at
+    the clip value. Computed in real arithmetic::
+
+        re = x @ cos(theta) + cos(phi);  im = x @ sin(theta) + sin(phi);  out = sqrt(re^2 + im^2 + eps)
+
+    Args:
+        units: number of output neurons.
+        activation: Keras activation applied to the modulus (``psi`` in the paper); None for identity.
+        eps: added under the square root so the gradient stays finite where the modulus is 0 (it shifts the
+            output by at most ``sqrt(eps)``, 1e-6 with the default, and does not raise the Lipschitz constant).
+        theta_initializer, phi_initializer: default uniform in [-pi, pi).
+    """
+
+    def __init__(self, units: int, activation=None, eps: float = 1e-12, theta_initializer=None,
+                 phi_initializer=None, **kwargs):
+        super().__init__(**kwargs)
+        if int(units) <= 0:
+            raise ValueError(f"CircleDense needs units > 0, got {units}")
+        self.units = int(units)
+        self.activation = keras.activations.get(activation)
+        self.eps = float(eps)
+        default = keras.initializers.RandomUniform(-math.pi, math.pi)
+        self.theta_initializer = keras.initializers.get(theta_initializer or default)
+        self.phi_initializer = keras.initializers.get(phi_initializer or default)
+
+    def build(self, input_shape):
+        in_dim = input_shape[-1]
+        if in_dim is None:
+            raise ValueError("CircleDense needs a known last input dimension")
+        self.theta = self.add_weight(name="theta", shape=(int(in_dim), self.units),
+                                     initializer=self.theta_initializer, trainable=True)
+        self.phi = self.add_weight(name="phi", shape=(self.units,), initializer=self.phi_initializer,
+                                   trainable=True)
+
+    def call(self, inputs):
+        re = ops.matmul(inputs, ops.cos(self.theta)) + ops.cos(self.phi)
+        im = ops.matmul(inputs, ops.sin(self.theta)) + ops.sin(self.phi)
+        out = ops.sqrt(re * re + im * im + self.eps)
+        return self.activation(out) if self.activation is not None else out
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.units)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "activation": keras.activations.serialize(self.activation),
+            "eps": self.eps,
+            "theta_initializer": keras.initializers.serialize(self.theta_initializer),
+            "phi_initializer": keras.initializers.serialize(self.phi_initializer),
+        }
