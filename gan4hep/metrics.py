@@ -553,7 +553,8 @@ def fidelity_report(reference, generated, names=None, classifier: bool = True, s
 
     Rows are features; columns: mean_ref, mean_gen, relative_mean_difference, ks, wasserstein and
     wasserstein_over_std (W1 over the reference's standard deviation, comparable across features).
-    ``df.attrs`` holds ``max_abs_correlation_difference`` (Pearson) and, with ``classifier``,
+    ``df.attrs`` holds ``max_abs_correlation_difference`` (Pearson; NaN if a feature is constant in either sample,
+    e.g. a collapsed generator) and, with ``classifier``,
     ``classifier_auc`` / ``classifier_auc_uncertainty`` from :func:`classifier_two_sample_test` (else NaN).
     """
     import pandas as pd
@@ -577,11 +578,15 @@ def fidelity_report(reference, generated, names=None, classifier: bool = True, s
         },
         index=pd.Index(cols, name="feature"),
     )
-    if ref.shape[1] > 1 and ref.shape[0] > 1 and gen.shape[0] > 1:
+    constant = (np.ptp(ref, axis=0) == 0) | (np.ptp(gen, axis=0) == 0)
+    if ref.shape[1] == 1:
+        df.attrs["max_abs_correlation_difference"] = 0.0
+    elif constant.any() or ref.shape[0] < 2 or gen.shape[0] < 2:
+        # a collapsed (constant) generated feature has no correlation: report NaN rather than fail the report
+        df.attrs["max_abs_correlation_difference"] = float("nan")
+    else:
         df.attrs["max_abs_correlation_difference"] = max_abs_correlation_difference(ref, gen, "pearson", wr, wg,
                                                                                     cols)
-    else:
-        df.attrs["max_abs_correlation_difference"] = 0.0
     if classifier:
         res = classifier_two_sample_test(ref, gen, n_splits=n_splits, seed=seed, weights_ref=wr, weights_gen=wg)
         df.attrs["classifier_auc"] = res["auc"]

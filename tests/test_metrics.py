@@ -293,3 +293,17 @@ def test_fidelity_report(rng):
     # numpy input with names, no classifier
     df2 = m.fidelity_report(ref.values, gen.values, names=["a", "b"], classifier=False)
     assert list(df2.index) == ["a", "b"] and np.isnan(df2.attrs["classifier_auc"])
+
+
+def test_fidelity_report_survives_collapsed_feature(rng):
+    ref = rng.normal(size=(500, 2))
+    gen = np.column_stack([rng.normal(size=500), np.full(500, 0.3)])  # second feature mode-collapsed
+    df = m.fidelity_report(ref, gen, names=["a", "b"], classifier=False)
+    assert np.isnan(df.attrs["max_abs_correlation_difference"])
+    assert df.loc["b", "ks"] > 0.3 and df.loc["b", "wasserstein_over_std"] > 0.5
+
+
+def test_weighted_quantile_edges(rng):
+    x = rng.uniform(0, 1, 20_000)
+    w = 2 * x  # weighted density 2x: equal-weight edges at sqrt(k / n)
+    np.testing.assert_allclose(m.quantile_edges(x, 4, weights=w)[1:-1], np.sqrt([0.25, 0.5, 0.75]), atol=0.01)
