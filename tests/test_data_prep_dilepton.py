@@ -109,3 +109,32 @@ def test_same_seed_same_events_whatever_the_split(small_sample, tmp_path):
     part = io.read_table(second)
     n_first = (io.read_metadata(path)["events_selected"] - len(part))
     np.testing.assert_allclose(part[list(dilepton.FEATURES)], ref[list(dilepton.FEATURES)].iloc[n_first:])
+
+
+def test_merge_parts_gives_the_full_sample(small_sample, tmp_path):
+    from data_prep import merge
+
+    out, path = small_sample
+    parts = []
+    for k in range(2):
+        part = tmp_path / f"part{k}.root"
+        dilepton.make_sample(part, events=400, seed=5, mpi=False, block_size=200, job_index=k, n_jobs=2,
+                             progress=False)
+        parts.append(part)
+    merged = merge.merge(parts, tmp_path / "all.root")
+    np.testing.assert_allclose(io.read_table(merged)[list(dilepton.FEATURES)],
+                               io.read_table(path)[list(dilepton.FEATURES)])
+    np.testing.assert_allclose(dilepton.read_delphes(tmp_path / "all.root")[list(dilepton.FEATURES)],
+                               dilepton.read_delphes(out)[list(dilepton.FEATURES)])
+    assert io.read_metadata(merged)["events_generated"] == 400
+
+
+def test_validate_writes_means_table(small_sample, tmp_path):
+    from data_prep import validate
+
+    _, path = small_sample
+    text = validate.validate_dilepton(path, tmp_path)
+    table = io.read_table(tmp_path / "dilepton_means.csv")
+    assert list(table.feature) == list(dilepton.FEATURES)
+    assert table.loc[table.feature == "m_ll", "published"].item() == 89.262
+    assert (tmp_path / "dilepton_features.png").stat().st_size > 1000 and "published" in text
