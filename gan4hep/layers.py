@@ -67,11 +67,18 @@ class CircleDense(keras.layers.Layer):
         eps: added under the square root so the gradient stays finite where the modulus is 0 (it shifts the
             output by at most ``sqrt(eps)``, 1e-6 with the default, and does not raise the Lipschitz constant).
         theta_initializer, phi_initializer: default uniform in [-pi, pi).
+        output_mode: "modulus" (eq. 2.2, the default) or "real": Re(sum_m x_m e^{i theta_nm} + e^{i phi_n}), i.e. a
+            linear layer with weights cos(theta) in [-1, 1]. The modulus is >= 0 and grows in every direction
+            away from its zero, so a critic whose *last* layer is a modulus can be maximised by a generator
+            running off to infinity; "real" keeps compact weights but gives a signed, linear critic score.
     """
 
     def __init__(self, units: int, activation=None, eps: float = 1e-12, theta_initializer=None,
-                 phi_initializer=None, **kwargs):
+                 phi_initializer=None, output_mode: str = "modulus", **kwargs):
         super().__init__(**kwargs)
+        if output_mode not in ("modulus", "real"):
+            raise ValueError(f"CircleDense output_mode must be 'modulus' or 'real', got {output_mode!r}")
+        self.output_mode = output_mode
         if int(units) <= 0:
             raise ValueError(f"CircleDense needs units > 0, got {units}")
         self.units = int(units)
@@ -92,6 +99,8 @@ class CircleDense(keras.layers.Layer):
 
     def call(self, inputs):
         re = ops.matmul(inputs, ops.cos(self.theta)) + ops.cos(self.phi)
+        if self.output_mode == "real":
+            return self.activation(re) if self.activation is not None else re
         im = ops.matmul(inputs, ops.sin(self.theta)) + ops.sin(self.phi)
         out = ops.sqrt(re * re + im * im + self.eps)
         return self.activation(out) if self.activation is not None else out
@@ -105,6 +114,7 @@ class CircleDense(keras.layers.Layer):
             "units": self.units,
             "activation": keras.activations.serialize(self.activation),
             "eps": self.eps,
+            "output_mode": self.output_mode,
             "theta_initializer": keras.initializers.serialize(self.theta_initializer),
             "phi_initializer": keras.initializers.serialize(self.phi_initializer),
         }

@@ -1,0 +1,233 @@
+"""Adversarial models: a ``keras.Model`` with a custom ``train_step`` (after the keras.io WGAN-GP example).
+
+``GAN`` composes a generator, a critic, an objective (gan4hep.objectives), optional generator penalties
+(gan4hep.penalties), ``n_critic`` critic updates per generator update, two optimizers, optional conditioning and an
+optional exponential moving average (EMA) of the generator weights. Train it with ``model.fit`` on arrays or a
+``tf.data.Dataset``; conditional data come as ``(x, c)`` pairs.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from .io import atomic_path
+from .noise import get_noise
+from .objectives import get_objective
+
+
+class GAN(keras.Model):
+    """Generator G([z, c]) -> x and critic D([x, c]) -> score, trained adversarially.
+
+    Parameters
+    ----------
+    generator, critic : keras models. The generator takes ``latent_dim + condition_dim`` inputs, the critic
+        ``n_features + condition_dim`` and returns one unbounded score (logit) per event.
+    latent_dim : size of the noise vector z.
+    noise : a gan4hep.noise sampler or its name ("normal", "uniform", "skewnormal", "normal_to_uniform").
+    objective : a gan4hep.objectives.Objective or its name.
+    penalties : generator-side penalties (MMDPenalty, PeakPenalty), each added to the generator loss.
+    n_critic : critic updates per generator update. Each critic update within one ``train_step`` sees the same
+        real batch with fresh noise (as in the keras.io WGAN-GP example).
+    condition_dim : number of conditioning features (0: unconditional).
+    preprocessing, condition_preprocessing : fitted gan4hep.preprocessing.Pipeline objects; ``generate`` then
+        takes conditions in physical units and returns events in physical units.
+    ema_decay : if set, keep an exponential moving average of the generator weights, updated after each generator
+        step; ``generate`` uses it by default.
+    """
+
+    def __init__(self, generator, critic, latent_dim, noise="normal", objective="wgan_gp", penalties=(),
+                 n_critic=1, condition_dim=0, preprocessing=None, condition_preprocessing=None, ema_decay=None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        if int(n_critic) < 1:
+            raise ValueError(f"n_critic must be >= 1, got {n_critic}")
+        self.generator = generator
+        self.critic = critic
+        self.latent_dim = int(latent_dim)
+        self.noise = get_noise(noise)
+        self.objective = get_objective(objective)
+        self.penalties = list(penalties)
+        self.n_critic = int(n_critic)
+        self.condition_dim = int(condition_dim)
+        self.preprocessing = preprocessing
+        self.condition_preprocessing = condition_preprocessing
+        self.ema_decay = None if ema_decay is None else float(ema_decay)
+        self.ema_generator = None
+        if self.ema_decay is not None:
+            self.ema_generator = keras.models.clone_model(generator)
+            self.ema_generator.set_weights(generator.get_weights())
+            self.ema_generator.trainable = False
+        self._check_shapes()
+        names = ["d_loss", "g_loss"] + [r.name for r in self.objective.regularisers] + [p.name for p in self.penalties]
+        self._trackers = {n: keras.metrics.Mean(name=n) for n in names}
+
+    def _check_shapes(self):
+        g_in = self.generator.inputs[0].shape[-1] if self.generator.inputs else None
+        if g_in is not None and g_in != self.latent_dim + self.condition_dim:
+            raise ValueError(
+                f"generator takes {g_in} inputs but latent_dim + condition_dim = "
+                f"{self.latent_dim} + {self.condition_dim}"
+            )
+        self.n_features = int(self.generator.outputs[0].shape[-1])
+        c_in = self.critic.inputs[0].shape[-1] if self.critic.inputs else None
+        if c_in is not None and c_in != self.n_features + self.condition_dim:
+            raise ValueError(
+                f"critic takes {c_in} inputs but the generator emits {self.n_features} features + "
+                f"{self.condition_dim} conditions"
+            )
+
+    # ------------------------------------------------------------------------------------------------------------
+    def compile(self, g_optimizer=None, d_optimizer=None, **kwargs):
+        """Two optimizers (default: Adam 2e-4, beta1 0.5, beta2 0.999 as Lebese & Ruan)."""
+        super().compile(**kwargs)
+        self.g_optimizer = g_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5, beta_2=0.999)
+        self.d_optimizer = d_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5, beta_2=0.999)
+
+    @property
+    def metrics(self):
+        return list(self._trackers.values())
+
+    @property
+    def step(self):
+        """Number of generator updates done so far (restored with a checkpoint)."""
+        return int(self.g_optimizer.iterations.numpy())
+
+    def call(self, inputs, training=False):
+        return self.generator(inputs, training=training)
+
+    def _gen_input(self, z, c):
+        return z if c is None else ops.concatenate([z, ops.cast(c, z.dtype)], axis=-1)
+
+    def _critic(self, x, c, training=True):
+        inp = x if c is None else ops.concatenate([x, ops.cast(c, x.dtype)], axis=-1)
+        return self.critic(inp, training=training)
+
+    def _unpack(self, data):
+        if isinstance(data, (tuple, list)):
+            x = data[0]
+            c = data[1] if (len(data) > 1 and self.condition_dim) else None
+        else:
+            x, c = data, None
+        if self.condition_dim and c is None:
+            raise ValueError("this GAN is conditional: feed (x, condition) pairs")
+        return ops.cast(x, "float32"), (None if c is None else ops.cast(c, "float32"))
+
+    def train_step(self, data):
+        x, c = self._unpack(data)
+        batch = ops.shape(x)[0]
+        # Under tf.distribute the optimizers sum gradients over replicas: scale each replica's mean loss.
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        terms = {}
+        for _ in range(self.n_critic):
+            z = self.noise.tf_sample(batch, self.latent_dim)
+            with tf.GradientTape() as tape:
+                fake = self.generator(self._gen_input(z, c), training=True)
+                d_loss = self.objective.critic_loss(self._critic(x, c), self._critic(fake, c))
+                for reg in self.objective.regularisers:
+                    terms[reg.name] = reg(lambda v: self._critic(v, c), x, fake)
+                    d_loss = d_loss + terms[reg.name]
+                scaled = d_loss / replicas
+            grads = tape.gradient(scaled, self.critic.trainable_weights)
+            self.d_optimizer.apply(grads, self.critic.trainable_weights)
+            self.objective.after_critic_step(self.critic)
+
+        z = self.noise.tf_sample(batch, self.latent_dim)
+        with tf.GradientTape() as tape:
+            fake = self.generator(self._gen_input(z, c), training=True)
+            g_loss = self.objective.generator_loss(self._critic(fake, c))
+            for pen in self.penalties:
+                terms[pen.name] = pen(x, fake)
+                g_loss = g_loss + terms[pen.name]
+            scaled = g_loss / replicas
+        grads = tape.gradient(scaled, self.generator.trainable_weights)
+        self.g_optimizer.apply(grads, self.generator.trainable_weights)
+        if self.ema_generator is not None:
+            for w_ema, w in zip(self.ema_generator.weights, self.generator.weights):
+                w_ema.assign(self.ema_decay * w_ema + (1.0 - self.ema_decay) * w)
+
+        terms.update(d_loss=d_loss, g_loss=g_loss)
+        for name, value in terms.items():
+            self._trackers[name].update_state(value)
+        return {name: t.result() for name, t in self._trackers.items()}
+
+    # ------------------------------------------------------------------------------------------------------------
+    def generate(self, n, condition=None, seed=None, use_ema=True, batch_size=65536, physical=True):
+        """Generate ``n`` events as a numpy array.
+
+        ``condition``: (n, condition_dim) array in physical units (transformed with ``condition_preprocessing`` if
+        attached). With a preprocessing pipeline attached and ``physical=True`` the output is inverse-transformed
+        into physical units. ``seed`` makes the draw reproducible.
+        """
+        if self.condition_dim:
+            if condition is None:
+                raise ValueError("this GAN is conditional: pass condition=(n, condition_dim) array")
+            condition = np.asarray(condition, dtype=np.float32).reshape(len(condition), -1)
+            if condition.shape != (n, self.condition_dim):
+                raise ValueError(f"condition has shape {condition.shape}, expected {(n, self.condition_dim)}")
+            if self.condition_preprocessing is not None:
+                condition = self.condition_preprocessing.transform(condition).astype(np.float32)
+        net = self.ema_generator if (use_ema and self.ema_generator is not None) else self.generator
+        z = self.noise.sample(n, self.latent_dim, seed=seed).astype(np.float32)
+        out = []
+        for start in range(0, n, batch_size):
+            inp = z[start:start + batch_size]
+            if self.condition_dim:
+                inp = np.concatenate([inp, condition[start:start + batch_size]], axis=1)
+            out.append(np.asarray(net(inp, training=False)))
+        x = np.concatenate(out, axis=0) if out else np.zeros((0, self.n_features), np.float32)
+        if physical and self.preprocessing is not None:
+            x = self.preprocessing.inverse_transform(x)
+        return x
+
+    # ------------------------------------------------------------------------------------------------------------
+    def _state_variables(self):
+        """Every variable a resumed run needs, in a fixed order: networks, EMA copy, both optimizers."""
+        for opt, net in ((self.g_optimizer, self.generator), (self.d_optimizer, self.critic)):
+            if not opt.built:
+                opt.build(net.trainable_weights)
+        groups = [self.generator.weights, self.critic.weights,
+                  self.ema_generator.weights if self.ema_generator is not None else [],
+                  self.g_optimizer.variables, self.d_optimizer.variables]
+        return [v for group in groups for v in group]
+
+    def save_checkpoint(self, path):
+        """Write all weights and optimizer state to ``path`` (.npz) atomically."""
+        arrays = {f"v{i:05d}": np.asarray(v) for i, v in enumerate(self._state_variables())}
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **arrays)
+        return Path(path)
+
+    def load_checkpoint(self, path):
+        """Restore a checkpoint written by ``save_checkpoint`` into this (identically built) model."""
+        variables = self._state_variables()
+        with np.load(path) as data:
+            if len(data.files) != len(variables):
+                raise ValueError(
+                    f"{path}: checkpoint holds {len(data.files)} variables, this model has {len(variables)}; "
+                    "was it written by a model with the same architecture and options?"
+                )
+            for i, v in enumerate(variables):
+                value = data[f"v{i:05d}"]
+                if tuple(value.shape) != tuple(v.shape):
+                    raise ValueError(f"{path}: variable {v.path} has shape {v.shape}, checkpoint {value.shape}")
+                v.assign(value)
+        return self.step
+
+    def save_generator(self, path, use_ema=True):
+        """Save the generator (EMA weights if present) as a standalone ``.keras`` model, atomically."""
+        net = self.ema_generator if (use_ema and self.ema_generator is not None) else self.generator
+        with atomic_path(path) as tmp:
+            net.save(tmp)
+        return Path(path)
+
+
+def steps_per_epoch(n_events, batch_size):
+    """Number of full batches in one pass over ``n_events``."""
+    return max(1, math.floor(n_events / batch_size))

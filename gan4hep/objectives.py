@@ -1,0 +1,207 @@
+"""Adversarial objectives and critic regularisers.
+
+An objective turns critic outputs on real and generated batches into the two losses; a critic regulariser adds a
+term to the critic loss that needs the critic itself (gradient penalty, Roth et al.'s Jensen-Shannon regulariser);
+weight clipping is applied after each critic step. Models compose these instead of growing flags.
+
+Critic outputs are always *unbounded* (logits for the BCE-type objectives, scores for Wasserstein), so every
+critic network ends in a linear layer.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Critic regularisers: called as reg(critic_fn, real, fake) inside the critic's gradient tape.
+# critic_fn maps an event batch to critic outputs (any conditioning is already bound in), so that gradients are
+# taken with respect to the event features only.
+# ----------------------------------------------------------------------------------------------------------------
+def _input_gradient(critic_fn, x):
+    """Critic output at ``x`` and its gradient with respect to ``x`` (kept differentiable for the outer tape)."""
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        out = critic_fn(x)
+    return out, tape.gradient(out, x)
+
+
+def _squared_norm(grad):
+    return ops.sum(ops.square(ops.reshape(grad, (ops.shape(grad)[0], -1))), axis=1)
+
+
+class GradientPenalty:
+    """WGAN-GP term lambda * E[(|grad D(x_hat)|_2 - 1)^2] on straight-line interpolates (Lebese & Ruan eq. 3.2.5).
+
+    x_hat = t * x_fake + (1 - t) * x_real with one t ~ U[0, 1] per event (Gulrajani et al.).
+    """
+
+    name = "gp"
+
+    def __init__(self, weight=10.0, seed=None):
+        self.weight = float(weight)
+        self._seeds = keras.random.SeedGenerator(seed)
+
+    def __call__(self, critic_fn, real, fake):
+        shape = [ops.shape(real)[0]] + [1] * (len(real.shape) - 1)
+        t = keras.random.uniform(shape, 0.0, 1.0, dtype=real.dtype, seed=self._seeds)
+        x_hat = t * fake + (1.0 - t) * real
+        _, grad = _input_gradient(critic_fn, x_hat)
+        norm = ops.sqrt(_squared_norm(grad) + 1e-12)
+        return self.weight * ops.mean(ops.square(norm - 1.0))
+
+
+class RothRegulariser:
+    """Jensen-Shannon regulariser of Roth et al. (2017), as used by Butter, Plehn & Winterhalder.
+
+    weight/2 * mean[(1 - sigmoid(D_real))^2 |grad D_real|^2 + sigmoid(D_fake)^2 |grad D_fake|^2], with D the
+    critic's logit and the gradients taken with respect to the inputs.
+    """
+
+    name = "roth"
+
+    def __init__(self, weight=1e-3):
+        self.weight = float(weight)
+
+    def __call__(self, critic_fn, real, fake):
+        d_real, g_real = _input_gradient(critic_fn, real)
+        d_fake, g_fake = _input_gradient(critic_fn, fake)
+        d_real = ops.reshape(d_real, (-1,))
+        d_fake = ops.reshape(d_fake, (-1,))
+        term = ops.square(1.0 - ops.sigmoid(d_real)) * _squared_norm(g_real) + ops.square(
+            ops.sigmoid(d_fake)
+        ) * _squared_norm(g_fake)
+        return 0.5 * self.weight * ops.mean(term)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Objectives
+# ----------------------------------------------------------------------------------------------------------------
+class Objective:
+    """Base: ``critic_loss(real_out, fake_out)``, ``generator_loss(fake_out)``, optional critic regularisers and a
+    hook run after each critic update."""
+
+    name = "objective"
+
+    def __init__(self, regularisers=()):
+        self.regularisers = list(regularisers)
+
+    def critic_loss(self, real_out, fake_out):
+        raise NotImplementedError
+
+    def generator_loss(self, fake_out):
+        raise NotImplementedError
+
+    def after_critic_step(self, critic):
+        """Hook for constraints applied to the critic weights after its update (weight clipping)."""
+
+    def __repr__(self):
+        regs = ", ".join(f"{r.name}={r.weight:g}" for r in self.regularisers)
+        return f"{type(self).__name__}({regs})"
+
+
+class BCE(Objective):
+    """Vanilla GAN (Goodfellow et al.; review eq. 1-2) with binary cross-entropy on logits.
+
+    ``non_saturating=True`` trains the generator on -log D(G(z)); ``False`` minimises the minimax form
+    log(1 - D(G(z))) directly.
+    """
+
+    name = "bce"
+
+    def __init__(self, non_saturating=True, regularisers=()):
+        super().__init__(regularisers)
+        self.non_saturating = non_saturating
+
+    def critic_loss(self, real_out, fake_out):
+        # -log sigmoid(r) = softplus(-r); -log(1 - sigmoid(f)) = softplus(f)
+        return ops.mean(ops.softplus(-real_out)) + ops.mean(ops.softplus(fake_out))
+
+    def generator_loss(self, fake_out):
+        if self.non_saturating:
+            return ops.mean(ops.softplus(-fake_out))
+        return -ops.mean(ops.softplus(fake_out))
+
+
+class LeastSquares(Objective):
+    """LSGAN (Mao et al.): critic regresses real -> 1, fake -> 0; generator pulls fakes to 1."""
+
+    name = "lsgan"
+
+    def critic_loss(self, real_out, fake_out):
+        return 0.5 * ops.mean(ops.square(real_out - 1.0)) + 0.5 * ops.mean(ops.square(fake_out))
+
+    def generator_loss(self, fake_out):
+        return 0.5 * ops.mean(ops.square(fake_out - 1.0))
+
+
+class Wasserstein(Objective):
+    """Wasserstein critic loss E[D(fake)] - E[D(real)] with no Lipschitz constraint of its own.
+
+    Alone it is only correct for a critic that is Lipschitz by construction (CircleDense, Lin et al. section 2.2).
+    """
+
+    name = "wgan"
+
+    def critic_loss(self, real_out, fake_out):
+        return ops.mean(fake_out) - ops.mean(real_out)
+
+    def generator_loss(self, fake_out):
+        return -ops.mean(fake_out)
+
+
+class WassersteinClip(Wasserstein):
+    """WGAN with weight clipping (Arjovsky et al.): every critic weight is clipped into [-clip, clip] after each
+    critic step. Use with ``n_critic`` > 1 as in the original paper."""
+
+    name = "wgan_clip"
+
+    def __init__(self, clip=0.01, regularisers=()):
+        super().__init__(regularisers)
+        if clip <= 0:
+            raise ValueError(f"clip value must be positive, got {clip}")
+        self.clip = float(clip)
+
+    def after_critic_step(self, critic):
+        for w in critic.trainable_weights:
+            w.assign(ops.clip(w, -self.clip, self.clip))
+
+    def __repr__(self):
+        return f"WassersteinClip(clip={self.clip:g})"
+
+
+class WassersteinGP(Wasserstein):
+    """WGAN-GP (Gulrajani et al.; Lebese & Ruan eq. 3.2.5): Wasserstein loss plus GradientPenalty(weight)."""
+
+    name = "wgan_gp"
+
+    def __init__(self, weight=10.0, regularisers=()):
+        super().__init__([GradientPenalty(weight), *regularisers])
+
+
+def RothBCE(weight=1e-3, non_saturating=True):
+    """BCE objective with the Roth et al. regulariser (Butter, Plehn & Winterhalder's setup)."""
+    return BCE(non_saturating=non_saturating, regularisers=[RothRegulariser(weight)])
+
+
+def get_objective(name, **kw):
+    """Objective by name: bce, bce_minimax, lsgan, wgan (unconstrained, for circle critics), wgan_clip, wgan_gp,
+    bce_roth. Keyword arguments go to the constructor (clip=, weight=)."""
+    table = {
+        "bce": lambda: BCE(**kw),
+        "gan": lambda: BCE(**kw),
+        "bce_minimax": lambda: BCE(non_saturating=False, **kw),
+        "lsgan": lambda: LeastSquares(**kw),
+        "wgan": lambda: Wasserstein(**kw),
+        "circle_wgan": lambda: Wasserstein(**kw),
+        "wgan_clip": lambda: WassersteinClip(**kw),
+        "wgan_gp": lambda: WassersteinGP(**kw),
+        "bce_roth": lambda: RothBCE(**kw),
+    }
+    if isinstance(name, Objective):
+        return name
+    if name not in table:
+        raise ValueError(f"unknown objective {name!r}; choose one of {sorted(table)}")
+    return table[name]()
