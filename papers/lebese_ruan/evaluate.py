@@ -1,0 +1,154 @@
+"""Regenerate Table 1 and Figs. 3-5 of Lebese & Ruan from a trained run folder.
+
+    python papers/lebese_ruan/evaluate.py --run runs/lebese_ruan_quick
+
+Uses the checkpoint selected on the validation MC (best.npz) and the held-out test MC (test_mc.parquet); writes
+table1.csv/.md, fig3/fig4/fig5 (PNG+PDF) and metrics.json into the run folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parents[1]))
+
+from gan4hep import metrics, plotting  # noqa: E402
+from gan4hep.io import atomic_path, read_table  # noqa: E402
+from gan4hep.preprocessing import load as load_pipeline  # noqa: E402
+
+import published  # noqa: E402
+from model import FEATURES  # noqa: E402
+
+LABELS = {"pt_l0": r"$p_T^{\ell_0}$ [GeV]", "pt_l1": r"$p_T^{\ell_1}$ [GeV]", "pt_ll": r"$p_T^{\ell\ell}$ [GeV]",
+          "m_ll": r"$m_{\ell\ell}$ [GeV]", "met": r"$E_T^{miss}$ [GeV]", "mt": r"$m_T$ [GeV]",
+          "dphi_ll": r"$\Delta\phi^{\ell\ell}$ [rad]", "dr_ll": r"$\Delta R^{\ell\ell}$"}
+
+
+def load_generator(run):
+    """The run's GAN with the selected (best-on-validation) weights, and the config."""
+    from train import build_gan
+
+    cfg = json.loads((run / "config.json").read_text())
+    gan = build_gan(cfg, load_pipeline(run / "preprocessing.json"))
+    best = run / "best.npz"
+    gan.load_checkpoint(best if best.exists() else sorted((run / "checkpoints").glob("ckpt-*.npz"))[-1])
+    return gan, cfg
+
+
+def table1(test, gen, cfg):
+    """Table 1: our MC and GAN means on the test sample, shape metrics, and the published columns."""
+    rmd = metrics.relative_mean_difference(test, gen)
+    ks = metrics.ks_statistic(test, gen)
+    w1 = metrics.wasserstein(test, gen)
+    rows = []
+    for i, name in enumerate(FEATURES):
+        pub = published.TABLE1[name]
+        mc, gan = float(test[:, i].mean()), float(gen[:, i].mean())
+        rows.append({
+            "feature": name, "MC mean": mc, "GAN mean": gan, "relative difference": float(rmd[i]),
+            "KS": float(ks[i]), "W1 / std(MC)": float(w1[i] / test[:, i].std()),
+            "published MC mean": pub["mc"], "published WGAN-GP mean": pub["wgan_gp"],
+            "published relative difference": pub["rel_diff"], "MC mean / published MC mean": mc / pub["mc"],
+        })
+    return pd.DataFrame(rows)
+
+
+def _markdown(df, header, footer):
+    cols = list(df.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for _, r in df.iterrows():
+        lines.append("| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in r) + " |")
+    return "\n".join(header + [""] + lines + [""] + footer) + "\n"
+
+
+def evaluate_run(run, seed=12345):
+    run = Path(run)
+    gan, cfg = load_generator(run)
+    test = read_table(run / "test_mc.parquet")[list(FEATURES)].to_numpy(np.float64)
+    gen = gan.generate(len(test), seed=seed).astype(np.float64)
+    if not np.all(np.isfinite(gen)):
+        raise RuntimeError(f"{run}: the selected generator produced non-finite events")
+    df = table1(test, gen, cfg)
+    c2st = metrics.classifier_two_sample_test(test, gen, n_splits=5, seed=seed)
+    corr = metrics.max_abs_correlation_difference(test, gen)
+    sep = metrics.separation_power(test, gen, bins=50)
+    worst_rmd, worst_ks = float(df["relative difference"].max()), float(df["KS"].max())
+    pub_worst = max(v["rel_diff"] for v in published.TABLE1.values())
+
+    header = [
+        f"# Lebese & Ruan Table 1, reproduced (preset: {cfg['preset']})",
+        "",
+        f"preset **{cfg['preset']}**, generator **{cfg['generator']}**, objective {cfg['objective']}, "
+        f"{cfg['trained_steps']} generator iterations ({cfg['train_seconds'] / 60:.1f} min), n_critic "
+        f"{cfg['n_critic']}, EMA {cfg['ema']}, tail treatment {cfg['tail_treatment']}; "
+        f"{cfg['n_train']} training / {cfg['n_val']} validation / {cfg['n_test']} test MC events; checkpoint "
+        f"at step {cfg['selected_checkpoint']} selected by worst-feature {cfg['select_by']} on the validation MC "
+        f"(never the test MC). Table computed on the test MC vs {len(gen)} generated events.",
+        f"Made {datetime.date.today().isoformat()} on {platform.node() or 'unknown'} ({platform.machine()}).",
+    ]
+    if cfg.get("deviations"):
+        header += ["", "Differs from the paper: " + "; ".join(cfg["deviations"]) + "."]
+    footer = [
+        f"Worst relative mean difference: {worst_rmd:.4f} (published worst: {pub_worst:.3f}); "
+        f"{'meets' if worst_rmd <= pub_worst else 'DOES NOT meet'} the paper's level.",
+        f"Worst KS: {worst_ks:.4f}. Classifier two-sample test on all 8 features (boosted trees, ROC AUC on held-out "
+        f"halves, 0.5 = indistinguishable): AUC = {c2st['auc']:.3f} +- {c2st['auc_uncertainty']:.3f}.",
+        f"Largest |Pearson correlation difference|: {corr:.3f}.",
+        "Published columns are from the paper's Table 1, for comparison only; " + published.NOTE,
+    ]
+    with atomic_path(run / "table1.csv") as tmp:
+        df.to_csv(tmp, index=False)
+    with atomic_path(run / "table1.md") as tmp:
+        tmp.write_text(_markdown(df, header, footer))
+
+    labels = [LABELS[f] for f in FEATURES]
+    ref_df, gen_df = pd.DataFrame(test, columns=FEATURES), pd.DataFrame(gen, columns=FEATURES)
+    fig, _ = plotting.grid_hist_ratio(ref_df, gen_df, list(FEATURES), labels=labels, bins=40, ref_label="MC",
+                                      gen_label=f"WGAN-GP ({cfg['generator']})", show_means=True)
+    plotting.save_figure(fig, run / "fig3")
+    fig = plotting.grid_cdf_plot(ref_df, gen_df, list(FEATURES), labels=labels, ref_label="MC",
+                                 gen_label="WGAN-GP")
+    plotting.save_figure(fig, run / "fig4")
+    fig, _ = plotting.correlation_heatmaps(test, gen, names=list(FEATURES))
+    plotting.save_figure(fig, run / "fig5")
+
+    result = {
+        "preset": cfg["preset"], "generator": cfg["generator"], "objective": cfg["objective"],
+        "features": {name: {"relative_mean_difference": float(df["relative difference"][i]),
+                            "ks": float(df["KS"][i]), "wasserstein_over_std": float(df["W1 / std(MC)"][i]),
+                            "wasserstein": float(metrics.wasserstein(test[:, i], gen[:, i])),
+                            "separation_power": float(sep[i])}
+                     for i, name in enumerate(FEATURES)},
+        "worst_relative_mean_difference": worst_rmd, "worst_ks": worst_ks,
+        "classifier_auc": c2st["auc"], "classifier_auc_uncertainty": c2st["auc_uncertainty"],
+        "max_abs_correlation_difference": float(corr),
+        "selected_checkpoint": cfg["selected_checkpoint"], "select_by": cfg["select_by"],
+        "selection_sample": "validation MC", "table_sample": "test MC", "n_test": len(test),
+        "trained_steps": cfg["trained_steps"], "train_seconds": cfg["train_seconds"],
+    }
+    with atomic_path(run / "metrics.json") as tmp:
+        tmp.write_text(json.dumps(result, indent=1))
+    print((run / "table1.md").read_text())
+    return result
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run", type=Path, required=True, help="run folder written by train.py")
+    p.add_argument("--seed", type=int, default=12345, help="seed of the generated sample")
+    args = p.parse_args(argv)
+    evaluate_run(args.run, seed=args.seed)
+
+
+if __name__ == "__main__":
+    main()
