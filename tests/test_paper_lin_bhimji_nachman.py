@@ -1,0 +1,149 @@
+"""Lin, Bhimji & Nachman reproduction: template binning and dressing, separation power (section 3.3), regions, and a
+smoke run of templates.py writing every output."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from papers.lin_bhimji_nachman import common, templates  # noqa: E402
+
+
+def synthetic_sample(n_events=600, seed=0):
+    """Events of 3 jets (control), 4 jets (validation) and 4 jets (signal) with mass rising with pT and N_track."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for ev in range(n_events):
+        region = [1, 1, 2, 3][ev % 4]
+        njet = 3 if region == 1 else 4
+        w = rng.uniform(0.5, 2.0)
+        pts = np.sort(rng.uniform(200, 1500, njet))[::-1]
+        for pt in pts:
+            ntrk = rng.integers(5, 60)
+            mass = 0.08 * pt * (0.5 + ntrk / 60) * rng.gamma(4, 0.25)
+            rows.append((ev, pt, rng.uniform(-2, 2), mass, ntrk, njet, region, w))
+    df = pd.DataFrame(rows, columns=common.COLUMNS)
+    df["ntrk"] = df["ntrk"].astype(np.int32)
+    return df
+
+
+def test_template_binning_60_histograms_and_edges():
+    pt = np.array([200.0, 350.0, 900.0, 2000.0])
+    t = templates.MassTemplates().fit(pt, [0.1, -0.7, 1.2, 1.9], [50, 60, 70, 80])
+    assert t.n_templates == 60 and t.cdf.shape[0] == 60
+    np.testing.assert_allclose(t.eta_edges, [0, 0.5, 1.0, 1.5, 2.0])
+    assert len(t.pt_edges) == 16
+    np.testing.assert_allclose(np.diff(np.log10(t.pt_edges)), np.log10(2000 / 200) / 15)
+    assert t.pt_edges[0] == pytest.approx(200) and t.pt_edges[-1] == pytest.approx(2000)
+    # |eta| bins: eta = -0.7 and 0.7 share a bin; pT at the upper edge stays in the last bin
+    assert t.bin_index(350.0, -0.7) == t.bin_index(350.0, 0.7) == 1 * 15 + int(np.log10(350 / 200) / (1 / 15))
+    assert t.bin_index(2000.0, 1.9) == 59 and t.bin_index(5000.0, 3.0) == 59 and t.bin_index(100.0, 0.0) == 0
+
+
+def test_dressing_draws_from_the_jets_bin():
+    rng = np.random.default_rng(1)
+    pt = 10 ** rng.uniform(np.log10(200), np.log10(2000), 20000)
+    eta = rng.uniform(-2, 2, 20000)
+    t0 = templates.MassTemplates(mass_bin=1.0, pt_range=(200.0, 2000.0))
+    t0.fit([200.0, 2000.0], [0.0, 0.0], [0.0, 1.0])
+    idx = t0.bin_index(pt, eta)
+    mass = 10.0 * idx + rng.uniform(0, 9, idx.size)  # bin b holds masses in [10 b, 10 b + 9)
+    t = templates.MassTemplates(mass_bin=1.0, pt_range=(200.0, 2000.0)).fit(pt, eta, mass)
+    q_pt = 10 ** rng.uniform(np.log10(200), np.log10(2000), 3000)
+    q_eta = rng.uniform(-2, 2, 3000)
+    m = t.dress(q_pt, q_eta, copies=3, seed=5)
+    b = t.bin_index(q_pt, q_eta)
+    assert m.shape == (3, 3000)
+    assert np.all(m >= 10.0 * b) and np.all(m < 10.0 * b + 9.0 + 1e-9)
+    # weights enter: a bin filled with two masses weighted 1:9 draws them 1:9
+    t2 = templates.MassTemplates(mass_bin=1.0).fit([300.0, 300.0], [0.2, 0.2], [10.5, 20.5], [1.0, 9.0])
+    d = t2.dress(np.full(20000, 300.0), np.full(20000, 0.2), seed=2).ravel()
+    assert np.mean(d > 15) == pytest.approx(0.9, abs=0.01)
+
+
+def test_separation_power_identical_and_disjoint():
+    df = synthetic_sample(800)
+    jets = df[df["region"] == 1].reset_index(drop=True)
+    same = common.separation_power_8(jets, jets["mass"].to_numpy()[None])
+    assert same["value"] == pytest.approx(0.0, abs=1e-12)
+    assert len(same["regions"]) == 8
+    disjoint = common.separation_power_8(jets, jets["mass"].to_numpy()[None] + 1e4)
+    assert disjoint["value"] == pytest.approx(1.0)
+    # a perfect but independent model sits near the floor, a shifted one well above it
+    rng = np.random.default_rng(0)
+    shuffled = jets["mass"].to_numpy() * rng.gamma(100, 0.01, len(jets))
+    assert common.separation_power_8(jets, shuffled)["value"] < 0.5
+
+
+def test_eight_equal_statistics_regions():
+    rng = np.random.default_rng(3)
+    n = 40000
+    pt, eta, ntrk, w = rng.uniform(200, 900, n), rng.uniform(0, 2, n), rng.integers(5, 80, n), rng.uniform(0.5, 2, n)
+    cuts = common.kinematic_cuts(pt, eta, ntrk, w)
+    reg = common.assign_kinematic_region(pt, eta, ntrk, cuts)
+    frac = np.bincount(reg, weights=w, minlength=8) / w.sum()
+    np.testing.assert_allclose(frac, 1 / 8, atol=0.01)
+    assert set(reg) == set(range(8))
+    # region 7: high pT, high |eta| (within high pT), high N_track (within that quarter)
+    sel = reg == 7
+    assert np.all(pt[sel] >= cuts["pt"]) and np.all(eta[sel] >= cuts["eta"][1]) and np.all(ntrk[sel] >= cuts["ntrk"][3])
+
+
+def test_region_selection_and_table1(tmp_path):
+    df = synthetic_sample(400)
+    path = tmp_path / "jets.parquet"
+    df.to_parquet(path)
+    jets = common.read_jets(path)
+    assert set(common.region(jets, "validation")["region"]) == {2}
+    assert len(common.region(jets, "control")) == (df["region"] == 1).sum()
+    t1 = common.table1(jets)
+    assert list(t1["region"]) == ["control", "validation", "validation", "signal", "signal"]
+    assert t1.loc[0, "jets"] == (df["region"] == 1).sum() and t1.loc[1, "events"] == 100
+    train, es = common.split_control(common.region(jets, "control"), seed=1)
+    assert not set(train["event"]) & set(es["event"]) and abs(len(train) - len(es)) <= 3
+    # data_prep's Table 1 selection, as used for the sample
+    from data_prep.qcd_jets import assign_region
+    np.testing.assert_array_equal(assign_region([3, 4, 4, 5, 5, 4], [300, 500, 500, 300, 300, 350],
+                                                [0.5, 2.0, 0.5, 2.0, 0.5, 2.0], [0, 0, 1200, 0, 900, 0]),
+                                  [1, 2, 3, 2, 3, 0])
+    empty = jets[jets["region"] != 3]
+    empty.attrs["path"] = str(path)
+    with pytest.raises(ValueError, match="signal region.*region"):
+        common.region(empty, "signal")
+    df.drop(columns="ntrk").to_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(KeyError, match="ntrk"):
+        common.read_jets(tmp_path / "bad.parquet")
+
+
+def test_sum_mj_and_ntrk_cut():
+    jets = pd.DataFrame({"event": [0, 0, 0, 0, 0, 1, 1, 1, 1], "rank": [0, 1, 2, 3, 4, 0, 1, 2, 3],
+                         "ntrk": [10, 20, 30, 40, 99, 5, 6, 7, 8]})
+    events, s = common.sum_mj(jets, np.arange(9.0))
+    np.testing.assert_array_equal(events, [0, 1])
+    np.testing.assert_allclose(s[0], [0 + 1 + 2 + 3, 5 + 6 + 7 + 8])  # the fifth jet is not summed
+    assert list(common.max_ntrk_leading4(jets)) == [40, 8]
+    x, eff = common.ntrk_cut_for_efficiency(np.arange(100), np.ones(100), 0.5)
+    assert x == 50 and eff == pytest.approx(0.5)
+
+
+def test_smoke_run_writes_every_output(tmp_path):
+    sample = tmp_path / "jets.parquet"
+    synthetic_sample(1200).to_parquet(sample)
+    out = tmp_path / "run"
+    res = templates.main(["--sample", str(sample), "--out", str(out), "--epochs", "1", "--n-init", "1",
+                          "--seed", "3"])
+    for name in ["table1.csv", "separation_power.csv", "fidelity.csv", "metrics.json"] + \
+            [f"fig{i}.{ext}" for i in (4, 5, 6) for ext in ("png", "pdf")]:
+        assert (out / name).stat().st_size > 0, name
+    sp = pd.read_csv(out / "separation_power.csv")
+    assert {"method", "variant", "value"} <= set(sp.columns) and set(sp["preset"]) == {"quick"}
+    assert {"template", "gan", "floor"} == set(sp["method"])
+    assert sp["variant"].str.startswith("wgan_noskew").any()
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["preset"] == "quick" and m["comparison"]
+    assert res["separation_power"]["template"]["validation"]["value"] > 0
