@@ -66,6 +66,9 @@ class GAN(keras.Model):
         self._check_shapes()
         names = ["d_loss", "g_loss"] + [r.name for r in self.objective.regularisers] + [p.name for p in self.penalties]
         self._trackers = {n: keras.metrics.Mean(name=n) for n in names}
+        # generator and critic are built networks; without this, fit under a non-default tf.distribute strategy
+        # "builds" the model by calling it on the data batch, which is not a generator input
+        self.built = True
 
     def _check_shapes(self):
         g_in = self.generator.inputs[0].shape[-1] if self.generator.inputs else None
@@ -88,6 +91,10 @@ class GAN(keras.Model):
         super().compile(**kwargs)
         self.g_optimizer = g_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5, beta_2=0.999)
         self.d_optimizer = d_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5, beta_2=0.999)
+        # create the optimizer slots now (under the caller's strategy scope), not lazily inside a replica context
+        for opt, net in ((self.g_optimizer, self.generator), (self.d_optimizer, self.critic)):
+            if not opt.built:
+                opt.build(net.trainable_weights)
 
     @property
     def metrics(self):
@@ -109,6 +116,8 @@ class GAN(keras.Model):
         return self.critic(inp, training=training)
 
     def _unpack(self, data):
+        if isinstance(data, (tuple, list)) and len(data) == 1:  # fit((x, c)) arrives as ((x, c),)
+            data = data[0]
         if isinstance(data, (tuple, list)):
             x = data[0]
             c = data[1] if (len(data) > 1 and self.condition_dim) else None
