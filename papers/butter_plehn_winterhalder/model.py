@@ -1,0 +1,120 @@
+"""Butter, Plehn & Winterhalder (arXiv:1907.03764): the ttbar -> 6 quarks GAN, built from gan4hep parts.
+
+Generator: z (18, normal) -> 10 x 512 LeakyReLU -> 18 three-momentum components -> on-shell layer
+E = sqrt(m^2 + p^2) -> 24 four-vector components. Discriminator: 24 -> 10 x 512 LeakyReLU -> 1 logit. With these
+shapes the trainable weights are 2,382,866 (G) and 2,377,217 (D): the slides' table. Loss: BCE with the Roth et
+al. regulariser (lambda_D = 1e-3) plus lambda_G = 1 times an MMD with Breit-Wigner kernels on the masses of the two
+W candidates (0+1, 3+4) and the two tops (0+1+2, 3+4+5). Momenta are divided by a fixed 450 GeV (the authors'
+public code, EventGAN). Column order of an event: p{i}_px, p{i}_py, p{i}_pz, p{i}_E for i = 0..5 (q, q', b from
+the top, q, q', b from the anti-top).
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import ops
+
+from gan4hep import networks, objectives, penalties
+from gan4hep.models import GAN
+from gan4hep.noise import NormalNoise
+
+N_PARTICLES = 6
+LATENT_DIM = 18                     # EventGAN: latent_dim 18 (= 3 x 6 generated components)
+SCALE = 450.0                       # EventGAN: "scaler 450 ... such that stdev(train_data) ~ 1"
+MASSES = (0.0, 0.0, 4.7, 0.0, 0.0, 4.7)   # GeV; light quarks massless, b 4.7 GeV as in data_prep.ttbar_partons
+UNITS, LAYERS = 512, 10             # slides: "Layers 10, Units per layer 512"
+LEAKY_ALPHA = 0.3                   # tf.keras LeakyReLU() default slope, used by EventGAN
+# Resonance candidates: (name, particle indices, physical width in GeV used as Breit-Wigner kernel width).
+RESONANCES = (("W1", (0, 1), 2.1), ("W2", (3, 4), 2.1), ("t1", (0, 1, 2), 1.5), ("t2", (3, 4, 5), 1.5))
+COLUMNS = [f"p{i}_{c}" for i in range(N_PARTICLES) for c in ("px", "py", "pz", "E")]
+
+
+@keras.saving.register_keras_serializable(package="gan4hep_bpw")
+class OnShell(keras.layers.Layer):
+    """(batch, 3n) three-momenta -> (batch, 4n) four-vectors (px, py, pz, E) per particle, E = sqrt(m^2 + p^2).
+
+    ``masses`` are in the same (scaled) units as the momenta. ``eps`` under the square root keeps the gradient
+    finite for a massless particle at p = 0; it shifts m^2 by eps.
+    """
+
+    def __init__(self, masses, eps=1e-12, **kwargs):
+        super().__init__(**kwargs)
+        self.masses = [float(m) for m in masses]
+        self.eps = float(eps)
+
+    def call(self, inputs):
+        p = ops.reshape(inputs, (-1, len(self.masses), 3))
+        m2 = ops.convert_to_tensor(np.square(self.masses).reshape(1, -1, 1), dtype=p.dtype)
+        e = ops.sqrt(ops.sum(ops.square(p), axis=-1, keepdims=True) + m2 + self.eps)
+        return ops.reshape(ops.concatenate([p, e], axis=-1), (-1, 4 * len(self.masses)))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], 4 * len(self.masses))
+
+    def get_config(self):
+        return {**super().get_config(), "masses": self.masses, "eps": self.eps}
+
+
+def build_generator():
+    """18 -> 10 x 512 LeakyReLU -> 18 -> OnShell -> 24 (scaled units)."""
+    g = networks.mlp(LATENT_DIM, [UNITS] * LAYERS, 3 * N_PARTICLES, activation="leaky_relu", alpha=LEAKY_ALPHA,
+                     name="generator")
+    g.add(OnShell(np.asarray(MASSES) / SCALE, name="on_shell"))
+    return g
+
+
+def build_discriminator():
+    """24 -> 10 x 512 LeakyReLU -> 1 logit."""
+    return networks.mlp(4 * N_PARTICLES, [UNITS] * LAYERS, 1, activation="leaky_relu", alpha=LEAKY_ALPHA,
+                        name="discriminator")
+
+
+def resonance_masses(x):
+    """Masses in GeV of the W and top candidates, (batch, 4), from a scaled (batch, 24) tensor.
+
+    m = sign(m^2) sqrt(|m^2|), so a generated event with m^2 < 0 is penalised rather than undefined.
+    """
+    out = []
+    for _, idx, _ in RESONANCES:
+        s = sum(x[:, 4 * i:4 * i + 4] for i in idx)
+        m2 = ops.square(s[:, 3]) - ops.square(s[:, 0]) - ops.square(s[:, 1]) - ops.square(s[:, 2])
+        out.append(SCALE * ops.sign(m2) * ops.sqrt(ops.abs(m2) + 1e-12))
+    return ops.stack(out, axis=1)
+
+
+class FixedScale:
+    """x / scale and back: the fixed preprocessing of the paper (duck-types a gan4hep Pipeline for GAN.generate)."""
+
+    def __init__(self, scale=SCALE):
+        self.scale = float(scale)
+
+    def transform(self, x):
+        return np.asarray(x, dtype=np.float64) / self.scale
+
+    def inverse_transform(self, x):
+        return np.asarray(x, dtype=np.float64) * self.scale
+
+
+def mmd_penalty(kernel="breit_wigner", widths=None, weight=1.0):
+    """lambda_G * sum over the four candidates of MMD^2 of their masses (kernel widths in GeV)."""
+    widths = [w for _, _, w in RESONANCES] if widths is None else list(widths)
+    return penalties.MMDPenalty(observables=resonance_masses, widths=widths, kernel=kernel, weight=weight)
+
+
+def optimizer(lr=1e-3, decay=0.1, decay_steps=1000, beta_1=0.5, beta_2=0.9):
+    """Adam with inverse-time decay lr / (1 + decay * floor(step / decay_steps)) (EventGAN's schedule)."""
+    schedule = keras.optimizers.schedules.InverseTimeDecay(lr, decay_steps, decay, staircase=True)
+    return keras.optimizers.Adam(schedule, beta_1=beta_1, beta_2=beta_2)
+
+
+def build_gan(use_mmd=True, reg_weight=1e-3, mmd_weight=1.0, kernel="breit_wigner", widths=None, lr=1e-3,
+              decay=0.1, decay_steps=1000, ema_decay=None, jit_compile=True, seed=None):
+    """The compiled GAN; ``use_mmd=False`` drops the MMD term (the slides' "without the additional loss")."""
+    pens = [mmd_penalty(kernel, widths, mmd_weight)] if use_mmd else []
+    gan = GAN(build_generator(), build_discriminator(), LATENT_DIM, noise=NormalNoise(seed=seed),
+              objective=objectives.RothBCE(reg_weight), penalties=pens, ema_decay=ema_decay,
+              preprocessing=FixedScale())
+    gan.compile(optimizer(lr, decay, decay_steps), optimizer(lr, decay, decay_steps), jit_compile=jit_compile)
+    return gan
+

@@ -1,0 +1,171 @@
+"""Tests for papers/butter_plehn_winterhalder: exact networks, on-shell layer, MMD on the masses, LHE, smoke run."""
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+DIR = Path(__file__).resolve().parents[1] / "papers" / "butter_plehn_winterhalder"
+_OWN = ("model", "observables", "lhe", "published", "train", "evaluate")
+
+
+def _import(name):
+    """Import a module of the paper folder without clashing with other papers' model.py etc."""
+    saved = {k: sys.modules.pop(k) for k in _OWN if k in sys.modules}
+    sys.path.insert(0, str(DIR))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(DIR))
+        for k in _OWN:
+            sys.modules.pop(k, None)
+        sys.modules.update(saved)
+
+
+bpw = _import("model")
+obs = _import("observables")
+lhe = _import("lhe")
+published = _import("published")
+
+
+def _events(n=2000, seed=0, shift=0.0):
+    """Physical-looking events: two W -> q q' and t -> W b built by boosting at-rest decays (no Pythia needed)."""
+    rng = np.random.default_rng(seed)
+
+    def two_body(m, m1, m2, n):
+        p = np.sqrt((m**2 - (m1 + m2) ** 2) * (m**2 - (m1 - m2) ** 2)) / (2 * m)
+        cos, phi = rng.uniform(-1, 1, n), rng.uniform(-np.pi, np.pi, n)
+        sin = np.sqrt(1 - cos**2)
+        v = np.stack([p * sin * np.cos(phi), p * sin * np.sin(phi), p * cos], 1)
+        e1, e2 = np.sqrt(p**2 + m1**2), np.sqrt(p**2 + m2**2)
+        return np.c_[v, np.full(n, e1)], np.c_[-v, np.full(n, e2)]
+
+    def boost(p4, parent):
+        b = parent[:, :3] / parent[:, 3:4]
+        b2 = (b**2).sum(1, keepdims=True)
+        g = 1 / np.sqrt(1 - b2)
+        bp = (b * p4[:, :3]).sum(1, keepdims=True)
+        e = g * (p4[:, 3:4] + bp)
+        p = p4[:, :3] + ((g - 1) * bp / np.where(b2 > 0, b2, 1) + g * p4[:, 3:4]) * b
+        return np.c_[p, e]
+
+    out = []
+    p_top = rng.normal(0, 80, (n, 3)) * [1, 1, 2]
+    for sign in (1, -1):
+        mw = 80.4 + shift + 1.0 * rng.standard_cauchy(n).clip(-10, 10)
+        top = np.c_[sign * p_top, np.zeros(n)]
+        top[:, 3] = np.sqrt((top[:, :3] ** 2).sum(1) + 173.0**2)
+        w, b = two_body(173.0, mw, 4.7, n)
+        q1, q2 = two_body(mw, 0.0, 0.0, n)
+        q1, q2 = boost(boost(q1, w), top), boost(boost(q2, w), top)
+        out += [q1, q2, boost(b, top)]
+    return np.concatenate(out, axis=1)
+
+
+def test_parameter_counts_are_the_published_ones():
+    from gan4hep.networks import count_trainable
+
+    assert count_trainable(bpw.build_generator()) == published.NETWORK_PARAMETERS["trainable_weights_G"] == 2382866
+    assert count_trainable(bpw.build_discriminator()) == published.NETWORK_PARAMETERS["trainable_weights_D"] \
+        == 2377217
+
+
+def test_on_shell_layer_gives_the_masses():
+    masses = np.array([0.0, 0.0, 4.7, 0.0, 0.0, 4.7]) / bpw.SCALE
+    layer = bpw.OnShell(masses, eps=0.0)
+    p = np.random.default_rng(1).normal(0, 1, (500, 18)).astype(np.float32)
+    out = np.asarray(layer(p)).reshape(500, 6, 4).astype(np.float64)
+    np.testing.assert_array_equal(out[..., :3], p.reshape(500, 6, 3))
+    m2 = out[..., 3] ** 2 - (out[..., :3] ** 2).sum(-1)
+    e2 = out[..., 3] ** 2
+    assert np.all(np.abs(m2 - masses**2) <= 4 * np.finfo(np.float32).eps * e2)
+    gen = bpw.build_generator()
+    x = np.asarray(gen(np.zeros((3, 18), np.float32))).reshape(3, 6, 4).astype(np.float64) * bpw.SCALE
+    m = np.sqrt(np.abs(x[..., 3] ** 2 - (x[..., :3] ** 2).sum(-1)))
+    np.testing.assert_allclose(m[:, [2, 5]], 4.7, rtol=1e-3)
+
+
+def test_resonance_masses_match_numpy_kinematics():
+    x = _events(300)
+    m_tf = np.asarray(bpw.resonance_masses((x / bpw.SCALE).astype(np.float32)))
+    np.testing.assert_allclose(m_tf, obs.masses(x), rtol=2e-3, atol=0.1)
+    np.testing.assert_allclose(np.median(m_tf[:, 2:]), 173.0, atol=0.5)
+
+
+def test_mmd_on_masses_zero_for_identical_and_grows_with_shift():
+    x = (_events(512, seed=2) / bpw.SCALE).astype(np.float32)
+    pen = bpw.mmd_penalty()
+    assert float(pen(x, x)) == pytest.approx(0.0, abs=1e-6)
+    values = [float(pen(x, (_events(512, seed=3, shift=s) / bpw.SCALE).astype(np.float32))) for s in (0, 3, 10)]
+    assert values[0] < values[1] < values[2]
+    assert values[2] > 5 * values[0]
+
+
+def test_peak_fit_recovers_breit_wigner():
+    rng = np.random.default_rng(0)
+    m = 80.4 + 0.5 * 2.1 * rng.standard_cauchy(200_000)
+    f = obs.fit_peak(m, 80.4)
+    assert f["position"] == pytest.approx(80.4, abs=0.05)
+    assert f["width"] == pytest.approx(2.1, rel=0.05)
+    broad = obs.fit_peak(80.4 + 8 * rng.standard_normal(200_000), 80.4)
+    assert broad["width"] > 3 * f["width"]
+
+
+def test_momentum_balance_and_tail():
+    x = _events(1000)
+    rx, ry = obs.momentum_balance(x)
+    assert np.median(rx) < 1e-10 and np.median(ry) < 1e-10
+    assert obs.tail_fraction([1, 2, 3, 4], [0, 2.5, 4]).tolist() == [1.0, 0.5, 0.0]
+
+
+def test_lhe_round_trip(tmp_path):
+    x = _events(20)
+    path = lhe.write_lhe(x, tmp_path / "ev.lhe")
+    np.testing.assert_allclose(lhe.read_lhe_momenta(path), x, rtol=1e-9, atol=1e-6)
+    text = Path(path).read_text()
+    assert text.count("<event>") == 20 and "<init>" in text
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    pytest.importorskip("pythia8mc")
+    from data_prep import ttbar_partons
+
+    d = tmp_path_factory.mktemp("bpw")
+    data = ttbar_partons.make_sample(d / "tp.root", events=1500, seed=7, block_size=1500, progress=False)
+    out = d / "run"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    cmd = [sys.executable, str(DIR / "train.py"), "--preset", "quick", "--data", str(data), "--events", "1000",
+           "--test-events", "500", "--steps", "2", "--batch-size", "32", "--baseline", "--no-xla", "--out",
+           str(out), "--seed", "3"]
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    return out, res.stdout
+
+
+@pytest.mark.slow
+def test_smoke_run_writes_every_output(smoke_run):
+    out, stdout = smoke_run
+    for name in ("network_parameters.csv", "network_parameters.md", "mass_peaks.csv", "mass_peaks.png",
+                 "mass_peaks.pdf", "distributions_particles.png", "distributions_candidates.png",
+                 "corr_pt_t_pt_b.png", "momentum_conservation.png", "tail_pt.png", "fidelity.csv", "fidelity.md",
+                 "metrics.json", "generated_events.root", "generated_events.lhe", "config.json", "model.npz",
+                 "generator.keras", "history.json", "no_mmd/model.npz"):
+        assert (out / name).exists(), name
+    assert "preset: quick" in stdout
+    params = (out / "network_parameters.csv").read_text()
+    assert "2382866" in params and "2377217" in params
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["mass_peaks"]) == {"Truth", "GAN (MMD)", "GAN (no MMD)"}
+    assert metrics["mass_peaks"]["Truth"]["W"]["position"] == pytest.approx(80.4, abs=0.5)
+    assert "w1" in metrics["observables"]["pt_b1"] and "mean_abs_dev" in metrics["observables"]["m_t1"]
+    fid = (out / "fidelity.csv").read_text()
+    assert "p5_E" in fid and "m_t2" in fid
+    from gan4hep import io
+
+    assert len(io.read_table(out / "generated_events.root")) == 500
