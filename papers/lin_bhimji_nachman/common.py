@@ -26,7 +26,7 @@ TABLE1 = [
 # quick: a few minutes of Pythia on 2 cores; paper: the paper's 1.1 M control jets (~10 M events at 0.11 control
 # jets per event: batch work, generate with data_prep's --n-jobs/--job-index and pass --sample).
 PRESETS = {
-    "quick": dict(events=130_000, n_init=2, epochs=30, patience=None, batch_size=128, dress=10, mass_bins=20),
+    "quick": dict(events=150_000, n_init=2, epochs=30, patience=None, batch_size=128, dress=10, mass_bins=20),
     "paper": dict(events=10_000_000, n_init=10, epochs=200, patience=40, batch_size=128, dress=10, mass_bins=20),
 }
 
@@ -174,7 +174,7 @@ def _mass_edges(real, w, gen, n_bins):
     return np.concatenate([[min(e[0], gen.min()) - 1.0], e[:-1], [top, max(top, gen.max()) + 1.0]])
 
 
-def separation_power_8(ref, gen_mass, n_bins=20, dress=1):
+def separation_power_8(ref, gen_mass, n_bins=20, weighted=True):
     """Separation power of section 3.3 between the real jets ``ref`` (DataFrame: pt, eta, ntrk, mass, weight) and
     generated masses for the same jets (``gen_mass``: (len(ref),) or (dress, len(ref)), each copy weighted w/dress).
 
@@ -183,8 +183,9 @@ def separation_power_8(ref, gen_mass, n_bins=20, dress=1):
     above the real range; the eight values are combined weighted by the regions' real fractions, which is eq. 3.1 on the joint
     binning (8 regions x n_bins), because real and generated share the kinematics. Returns a dict with the combined
     value, the per-region values and the statistical floor B/4 (1/N_eff,real + 1/N_eff,gen) combined the same way.
+    ``weighted=False`` ignores the event weights (a diagnostic with more effective statistics).
     """
-    w = ref["weight"].to_numpy(float)
+    w = ref["weight"].to_numpy(float) if weighted else np.ones(len(ref))
     gen = np.atleast_2d(np.asarray(gen_mass, dtype=float))
     if gen.shape[1] != len(ref):
         raise ValueError(f"generated masses for {gen.shape[1]} jets, reference has {len(ref)}")

@@ -26,6 +26,7 @@ from gan4hep import io, metrics
 from papers.lin_bhimji_nachman import common, published
 
 PT_MIN = 200.0  # jet selection, section 3.2
+MIN_JETS = 100  # regions with fewer jets are not evaluated (our choice)
 
 
 class MassTemplates:
@@ -92,13 +93,14 @@ def _frame(jets, mass):
                          "ntrk": np.tile(jets["ntrk"].to_numpy(float), len(mass)), "mass": mass.ravel()})
 
 
-def fidelity(jets, gen_mass, seed):
+def fidelity(jets, gen_mass, seed, classifier=True):
     """gan4hep.metrics.fidelity_report of real vs dressed jets (pT, |eta|, N_track, mass; weighted); only the mass
     row can differ, the classifier AUC tests the joint distribution, i.e. the conditional mass."""
     ref = _frame(jets, jets["mass"].to_numpy(float)[None])
     gen = _frame(jets, gen_mass)
     w = jets["weight"].to_numpy(float)
-    rep = metrics.fidelity_report(ref, gen, seed=seed, weights_ref=w, weights_gen=np.tile(w, len(gen_mass)))
+    rep = metrics.fidelity_report(ref, gen, seed=seed, weights_ref=w, weights_gen=np.tile(w, len(gen_mass)),
+                                  classifier=classifier)
     return rep
 
 
@@ -281,10 +283,15 @@ def main(argv=None):
     common.add_common_args(p)
     p.add_argument("--out", type=Path, default=Path("runs/lin_bhimji_nachman"), help="output folder")
     p.add_argument("--no-gan", action="store_true", help="templates only (no GAN training)")
-    p.add_argument("--target", default="mass", choices=("mass", "m_over_pt"),
-                   help="GAN target: mass (paper reading) or m_over_pt (named option, reported as such)")
+    p.add_argument("--target", default="m_over_pt", choices=("mass", "m_over_pt"),
+                   help="GAN target: m_over_pt (default) or mass (literal reading, reported as such)")
     p.add_argument("--n-init", type=int, default=None, help="initialisations per GAN variant (default: preset)")
     p.add_argument("--epochs", type=int, default=None, help="GAN epochs (default: preset)")
+    p.add_argument("--variant", choices=("vanilla", "wgan"), nargs="+", default=["vanilla", "wgan"],
+                   help="GAN variants (default both)")
+    p.add_argument("--noise", choices=("skew", "noskew"), nargs="+", default=["skew", "noskew"],
+                   help="noise: skew-normal alpha 5 and/or alpha 0 (default both)")
+    p.add_argument("--no-classifier", action="store_true", help="fidelity report without the classifier test")
     p.add_argument("--template-mass-bin", type=float, default=5.0, help="template mass bin width in GeV (ours)")
     args = p.parse_args(argv)
     cfg = common.preset(args)
@@ -313,7 +320,11 @@ def main(argv=None):
           f"{tmpl.pt_edges[0]:.0f}-{tmpl.pt_edges[-1]:.0f} GeV, {len(tmpl.mass_edges) - 1} mass bins of "
           f"{args.template_mass_bin:g} GeV) from {len(control)} control jets; "
           f"{int((tmpl.counts.sum(axis=1) <= 0).sum())} empty bins borrow a neighbour")
-    regions = [r for r in ("control_es", "validation", "signal") if data.get(r) is not None]
+    regions = [r for r in ("control_es", "validation", "signal") if data.get(r) is not None
+               and len(data[r]) >= MIN_JETS]
+    skipped = [r for r in ("control_es", "validation", "signal") if r not in regions]
+    if skipped:
+        print(f"not evaluated (fewer than {MIN_JETS} jets in our sample): {', '.join(skipped)}")
     dressed = {r: tmpl.dress(data[r]["pt"], data[r]["eta"], copies=cfg["dress"], seed=args.seed + 1) for r in regions}
     sp = {"template": {}}
     for r in regions:
@@ -322,7 +333,8 @@ def main(argv=None):
                                                                  seed=args.seed + 100 + k), cfg["mass_bins"])["value"]
                   for k in range(4)]
         sp["template"][r] = {**s, "dressing_spread": float(np.std(spread + [s["value"]], ddof=1)),
-                             "n_jets": len(data[r]), "n_eff": common.effective_n(data[r]["weight"])}
+                             "n_jets": len(data[r]), "n_eff": common.effective_n(data[r]["weight"]),
+                             "unweighted": common.separation_power_8(data[r], dressed[r], cfg["mass_bins"], False)}
 
     res = {"preset": args.preset, "config": cfg, "seed": args.seed, "sample": df.attrs["path"],
            "sample_seconds": t_data, "table1_jets": {n: int((df["region"] == c).sum())
@@ -335,23 +347,30 @@ def main(argv=None):
         print(f"\ntraining GANs (preset {args.preset}: {cfg['n_init']} initialisations x {cfg['epochs']} epochs per "
               f"variant, target {args.target}, {len(data['train'])} training / {len(data['control_es'])} "
               "early-stopping jets)", flush=True)
-        runs = lbn_train.train_all(data, out, cfg, args.seed, target=args.target)
+        runs = lbn_train.train_all(data, out, cfg, args.seed, tuple(args.variant), tuple(args.noise), args.target)
         records = {k: [rec for _, rec in v] for k, v in runs.items()}
         res["training"] = {f"{v}_{n}": recs for (v, n), recs in records.items()}
+        # Figs. 5, 6 and the fidelity report use the vanilla skew GAN, as the paper's Fig. 5 (or the first trained
+        # variant): the initialisation with the best early-stopping value
+        fig_key = ("vanilla", "skew") if ("vanilla", "skew") in runs else next(iter(runs))
+        res["figure_gan"] = "_".join(fig_key)
         for (variant, noise), pairs in runs.items():
             kept = [(g, r) for g, r in pairs if r["kept"]] or pairs
             key = f"{variant}_{noise}"
             sp[key] = {}
             for r in regions:
-                vals = []
+                vals, unw = [], []
                 for i, (g, rec) in enumerate(kept):
                     gm = lbn_model.generate_mass(g, data[r], copies=cfg["dress"], seed=args.seed + 2)
                     vals.append(common.separation_power_8(data[r], gm, cfg["mass_bins"])["value"])
-                    if (variant, noise) == ("vanilla", "skew") and i == int(np.argmin(
+                    unw.append(common.separation_power_8(data[r], gm, cfg["mass_bins"], False)["value"])
+                    if (variant, noise) == fig_key and i == int(np.argmin(
                             [rr["best"]["sp_control_es"] for _, rr in kept])):
                         masses[r]["GAN"] = gm
                 sp[key][r] = {"mean": float(np.mean(vals)), "std": float(np.std(vals, ddof=1)) if len(vals) > 1
-                              else 0.0, "values": vals, "n_kept": sum(rr["kept"] for _, rr in pairs),
+                              else 0.0, "values": vals, "unweighted_mean": float(np.mean(unw)),
+                              "unweighted_std": float(np.std(unw, ddof=1)) if len(unw) > 1 else 0.0,
+                              "n_kept": sum(rr["kept"] for _, rr in pairs),
                               "n_init": len(pairs)}
         curves = fig4(records, {r: sp["template"][r]["value"] for r in regions}, out, args.preset)
         res["fig4_curves"] = curves
@@ -362,20 +381,21 @@ def main(argv=None):
     for r in regions:
         t = sp["template"][r]
         rows.append({"method": "floor", "variant": "real vs independent real (expected)", "region": r,
-                     "value": t["floor"], "uncertainty": np.nan})
+                     "value": t["floor"], "uncertainty": np.nan, "unweighted": t["unweighted"]["floor"]})
         rows.append({"method": "template", "variant": f"{tmpl.n_templates} histograms", "region": r,
-                     "value": t["value"], "uncertainty": t["dressing_spread"]})
+                     "value": t["value"], "uncertainty": t["dressing_spread"], "unweighted": t["unweighted"]["value"]})
         for key, v in sp.items():
             if key != "template":
                 rows.append({"method": "gan", "variant": f"{key} ({args.target})", "region": r, "value": v[r]["mean"],
-                             "uncertainty": v[r]["std"]})
+                             "uncertainty": v[r]["std"], "unweighted": v[r]["unweighted_mean"]})
     table = pd.DataFrame(rows)
     table.insert(0, "preset", args.preset)
     with io.atomic_path(out / "separation_power.csv") as tmp:
         table.to_csv(tmp, index=False)
     print(f"\nSeparation power (section 3.3: 8 equal-statistics regions x {cfg['mass_bins']} mass bins; preset "
           f"{args.preset}; GAN: mean +- std over kept initialisations at the early-stopping epoch; template: +- "
-          "spread over dressing seeds; floor: expected value for a perfect model):")
+          "spread over dressing seeds; floor: expected value for a perfect model; 'unweighted': the same without event "
+          "weights, a diagnostic with more effective statistics):")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
 
     res["fig5"] = fig5(data["validation"], masses["validation"], out, args.preset)
@@ -384,7 +404,7 @@ def main(argv=None):
     fid_rows = []
     for r in regions:
         for lab, mm in masses[r].items():
-            rep = fidelity(data[r], mm, args.seed)
+            rep = fidelity(data[r], mm, args.seed, classifier=not args.no_classifier)
             row = {"preset": args.preset, "region": r, "method": lab, **rep.loc["mass"].to_dict(),
                    "classifier_auc": rep.attrs["classifier_auc"],
                    "classifier_auc_uncertainty": rep.attrs["classifier_auc_uncertainty"]}

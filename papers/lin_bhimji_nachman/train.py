@@ -42,7 +42,7 @@ class _Patience(keras.callbacks.Callback):
 
 
 def train_one(variant, noise, data, run_dir, seed, epochs, batch_size=128, patience=None, dress=10, mass_bins=20,
-              target="mass", lr=None, verbose=0):
+              target="m_over_pt", lr=None, verbose=0):
     """Train one initialisation; return its history (separation power per epoch) and the restored best model.
 
     ``data``: dict with DataFrames ``train``, ``control_es`` (early-stopping half) and ``validation``.
@@ -90,7 +90,7 @@ def train_one(variant, noise, data, run_dir, seed, epochs, batch_size=128, patie
 
 
 def train_all(data, out, cfg, seed, variants=lbn_model.VARIANTS, noises=tuple(lbn_model.NOISE_ALPHA),
-              target="mass", log=print):
+              target="m_over_pt", log=print):
     """All variants x noises x ``cfg['n_init']`` initialisations. Returns {(variant, noise): [(gan, record), ...]}."""
     runs = {}
     for variant in variants:
@@ -123,8 +123,8 @@ def main(argv=None):
     p.add_argument("--out", type=Path, default=Path("runs/lin_bhimji_nachman"), help="run folder")
     p.add_argument("--variant", choices=lbn_model.VARIANTS, nargs="+", default=list(lbn_model.VARIANTS))
     p.add_argument("--noise", choices=sorted(lbn_model.NOISE_ALPHA), nargs="+", default=["skew", "noskew"])
-    p.add_argument("--target", choices=lbn_model.TARGETS, default="mass",
-                   help="generator target: mass (paper reading) or m_over_pt (named option)")
+    p.add_argument("--target", choices=lbn_model.TARGETS, default="m_over_pt",
+                   help="generator target: m_over_pt (default) or mass (literal reading)")
     p.add_argument("--n-init", type=int, default=None, help="initialisations per variant (default: preset)")
     p.add_argument("--epochs", type=int, default=None, help="epochs (default: preset)")
     args = p.parse_args(argv)
