@@ -195,7 +195,7 @@ def fig6(jets, masses, out, preset, n_bins=8):
                           label=f"{lab}: tail {panel[lab]['high_summj_error']:.0%}")
             ax.axhline(1.0, color="black", lw=1)
             ax.axvline(tail_from, color="gray", ls=":", lw=1)
-            ax.set_xlabel(r"$\sum_{4\ \mathrm{leading}} m_J$ [GeV]")
+            ax.set_xlabel(r"$\Sigma m_J$ of the 4 leading jets [GeV]")
             ax.set_ylabel("1 $\\pm$ ratio error")
             ax.set_title(f"{label}, {panel['events']} events ({preset})", fontsize=10)
             ax.set_ylim(0, 3)
@@ -205,7 +205,7 @@ def fig6(jets, masses, out, preset, n_bins=8):
     return result
 
 
-def fig4(records, template_sp, out, preset):
+def fig4(records, template_sp, floors, out, preset):
     """Separation power vs epoch, averaged over the initialisations that start below 0.6, template flat."""
     import matplotlib.style
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -229,6 +229,7 @@ def fig4(records, template_sp, out, preset):
                 curves.setdefault(f"{variant}_{noise}", {})[key] = avg
             tkey = "validation" if key == "sp_validation" else "control_es"
             ax.axhline(template_sp[tkey], color="black", ls="--", label="template")
+            ax.axhline(floors[tkey], color="gray", ls=":", label="floor (perfect model)")
             ax.set_xlabel("epoch")
             ax.set_ylabel("separation power")
             ax.set_yscale("log")
@@ -372,7 +373,8 @@ def main(argv=None):
                               "unweighted_std": float(np.std(unw, ddof=1)) if len(unw) > 1 else 0.0,
                               "n_kept": sum(rr["kept"] for _, rr in pairs),
                               "n_init": len(pairs)}
-        curves = fig4(records, {r: sp["template"][r]["value"] for r in regions}, out, args.preset)
+        curves = fig4(records, {r: sp["template"][r]["value"] for r in regions},
+                      {r: sp["template"][r]["floor"] for r in regions}, out, args.preset)
         res["fig4_curves"] = curves
         res["epochs_to_reach"] = {k: _epochs_to_reach(v["sp_validation"]) for k, v in curves.items()}
     res["separation_power"] = sp
