@@ -137,7 +137,7 @@ def _smoke(tmp_path, extra):
     out = tmp_path / "run"
     res = templates.main(["--sample", str(sample), "--out", str(out), "--epochs", "1", "--n-init", "1",
                           "--seed", "3", *extra])
-    for name in ["table1.csv", "separation_power.csv", "fidelity.csv", "metrics.json"] + \
+    for name in ["table1.csv", "separation_power.csv", "fidelity.csv", "metrics.json", "templates.npz"] + \
             [f"fig{i}.{ext}" for i in (4, 5, 6) for ext in ("png", "pdf")]:
         assert (out / name).stat().st_size > 0, name
     sp = pd.read_csv(out / "separation_power.csv")

@@ -64,6 +64,13 @@ class MassTemplates:
         self.cdf /= self.cdf[:, -1:]
         return self
 
+    def save(self, path):
+        """The 60 weighted histograms and their edges (.npz, atomically)."""
+        with io.atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, counts=self.counts, source=self.source, eta_edges=self.eta_edges,
+                         pt_edges=self.pt_edges, mass_edges=self.mass_edges)
+
     @property
     def n_templates(self):
         return self.n_eta * self.n_pt
@@ -321,6 +328,7 @@ def main(argv=None):
           f"{tmpl.pt_edges[0]:.0f}-{tmpl.pt_edges[-1]:.0f} GeV, {len(tmpl.mass_edges) - 1} mass bins of "
           f"{args.template_mass_bin:g} GeV) from {len(control)} control jets; "
           f"{int((tmpl.counts.sum(axis=1) <= 0).sum())} empty bins borrow a neighbour")
+    tmpl.save(out / "templates.npz")
     regions = [r for r in ("control_es", "validation", "signal") if data.get(r) is not None
                and len(data[r]) >= MIN_JETS]
     skipped = [r for r in ("control_es", "validation", "signal") if r not in regions]

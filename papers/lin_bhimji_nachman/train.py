@@ -50,6 +50,8 @@ def train_one(variant, noise, data, run_dir, seed, epochs, batch_size=128, patie
     run_dir = Path(run_dir)
     gan = lbn_model.build(variant, noise, data["train"], target=target, lr=lr, seed=seed)
     x, c = lbn_model.training_arrays(gan, data["train"])
+    gan.condition_preprocessing.save(run_dir / "conditions_preprocessing.json")
+    gan.preprocessing.save(run_dir / "target_preprocessing.json")
     import tensorflow as tf
 
     ds = (tf.data.Dataset.from_tensor_slices((x, c)).shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
