@@ -88,20 +88,13 @@ def pythia_settings(mpi=True, wt=True, hadronisation=True):
 
 def make_pythia(seed, settings, wt=True):
     """An initialised Pythia; returns (pythia, wt_process or None) — keep both alive."""
-    import pythia8mc
-
-    pythia = pythia8mc.Pythia("", False)
-    for s in ["Print:quiet = on", "Next:numberCount = 0", "Random:setSeed = on", f"Random:seed = {seed}",
-              *settings]:
-        if not pythia.readString(s):
-            raise RuntimeError(f"Pythia rejected the setting {s!r}")
+    pythia = runner.configured_pythia(seed, settings)
     proc = None
     if wt:
         from data_prep import wt_process
 
         proc = wt_process.attach(pythia)
-    if not pythia.init():
-        raise RuntimeError("Pythia initialisation failed")
+    runner.init_pythia(pythia)
     if proc is not None:
         wt_process.finalize(pythia, proc)
     return pythia, proc

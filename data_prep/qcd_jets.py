@@ -172,16 +172,9 @@ class ChargeLookup:
 
 
 def _generate_block(config, block, report):
-    import pythia8mc
-
     cfg = JetConfig(**config.get("jets", {}))
-    pythia = pythia8mc.Pythia("", False)
-    for s in ["Print:quiet = on", "Next:numberCount = 0", "Random:setSeed = on", f"Random:seed = {block.seed}",
-              *pythia_settings(config["pthat_min"], config["bias"], config["mpi"])]:
-        if not pythia.readString(s):
-            raise RuntimeError(f"Pythia rejected the setting {s!r}")
-    if not pythia.init():
-        raise RuntimeError("Pythia initialisation failed")
+    settings = pythia_settings(config["pthat_min"], config["bias"], config["mpi"])
+    pythia = runner.init_pythia(runner.configured_pythia(block.seed, settings))
     charge = ChargeLookup(pythia)
     parts, done = [], 0
     while done < block.events:

@@ -17,9 +17,29 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["Block", "make_blocks", "block_seed", "run_blocks", "add_common_args", "features_path", "check_out"]
+__all__ = ["Block", "make_blocks", "block_seed", "run_blocks", "add_common_args", "features_path", "check_out",
+           "configured_pythia", "init_pythia"]
 
 MAX_PYTHIA_SEED = 900_000_000
+
+
+def configured_pythia(seed, settings):
+    """A quiet Pythia seeded with ``seed`` with every setting in ``settings`` applied (each one checked), not yet
+    initialised, so user processes can still be attached."""
+    import pythia8mc
+
+    pythia = pythia8mc.Pythia("", False)
+    for s in ["Print:quiet = on", "Next:numberCount = 0", "Random:setSeed = on", f"Random:seed = {seed}", *settings]:
+        if not pythia.readString(s):
+            raise RuntimeError(f"Pythia rejected the setting {s!r}")
+    return pythia
+
+
+def init_pythia(pythia):
+    """Initialise ``pythia``, raising if Pythia refuses."""
+    if not pythia.init():
+        raise RuntimeError("Pythia initialisation failed")
+    return pythia
 
 
 @dataclasses.dataclass(frozen=True)

@@ -95,15 +95,7 @@ def decay_chain(proc):
 
 
 def _generate_block(config, block, report):
-    import pythia8mc
-
-    pythia = pythia8mc.Pythia("", False)
-    for s in ["Print:quiet = on", "Next:numberCount = 0", "Random:setSeed = on", f"Random:seed = {block.seed}",
-              *pythia_settings()]:
-        if not pythia.readString(s):
-            raise RuntimeError(f"Pythia rejected the setting {s!r}")
-    if not pythia.init():
-        raise RuntimeError("Pythia initialisation failed")
+    pythia = runner.init_pythia(runner.configured_pythia(block.seed, pythia_settings()))
     quarks = np.empty((block.events, 6, 4))
     mothers = np.empty((block.events, 4, 4))
     ids = np.empty((block.events, 6), dtype=np.int32)
