@@ -173,7 +173,12 @@ class WassersteinClip(Wasserstein):
 
 
 class WassersteinGP(Wasserstein):
-    """WGAN-GP (Gulrajani et al.; Lebese & Ruan eq. 3.2.5): Wasserstein loss plus GradientPenalty(weight)."""
+    """WGAN-GP (Gulrajani et al.; Lebese & Ruan eq. 3.2.5): Wasserstein loss plus GradientPenalty(weight).
+
+    On 1-d data it is trapped: a critic with |D'| = 1 on the interpolates cannot turn from increasing to
+    decreasing without passing |D'| = 0, so a generator that overshoots the data runs off (or saturates a bounded
+    output). With two or more features the gradient can rotate instead (tests/test_objectives.py).
+    """
 
     name = "wgan_gp"
 
