@@ -159,7 +159,8 @@ def cmd_train(args):
         "widths": args.widths or preset["widths"], "latent_dim": args.latent_dim, "activation": args.activation,
         "objective": args.objective, "noise": args.noise, "lr": args.lr, "beta1": args.beta1, "beta2": args.beta2,
         "n_critic": args.n_critic or (5 if args.objective.startswith("wgan") else 1),
-        "clip": args.clip, "regulariser_weight": args.regulariser_weight or (10.0 if args.objective == "wgan_gp" else 1e-3),
+        "clip": args.clip,
+        "regulariser_weight": args.regulariser_weight or (10.0 if args.objective == "wgan_gp" else 1e-3),
         "ema_decay": args.ema_decay, "checkpoint_every": args.checkpoint_every,
     }
     old = run / "config.json"
@@ -292,7 +293,7 @@ def cmd_evaluate(args):
 
 # ---------------------------------------------------------------------------------------------------------------
 def make_parser():
-    p = argparse.ArgumentParser(prog="gan4hep", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="gan4hep", description=__doc__.split("\n\n")[0].replace("``", ""))
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a GAN on columns of a table (resumes an existing run folder)")
