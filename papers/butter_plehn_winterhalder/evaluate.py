@@ -79,7 +79,7 @@ def network_parameters(cfg, gan, seconds):
         ("Epochs", cfg["steps"] // cfg["steps_per_epoch"], paper["steps"] // paper["steps_per_epoch"],
          pub["epochs"]),
         ("Iterations per epoch", cfg["steps_per_epoch"], paper["steps_per_epoch"], pub["iterations_per_epoch"]),
-        ("Training time", f"{seconds / 3600:.2f}h (2-core CPU)" if seconds else "n/a", "GPU", pub["training_time"]),
+        ("Training time", f"{seconds / 60:.1f} min (this machine)" if seconds else "n/a", "GPU", pub["training_time"]),
         ("Size of training data", cfg["train_events"], paper["train_events"], pub["training_data_size"]),
     ]
     return pd.DataFrame(rows, columns=["parameter", "this run", "paper preset", "published (slides)"]).astype(str)
@@ -99,7 +99,7 @@ def _plot_peaks(truth, gens, fits, path):
                 f"{name}: no peak fit"
             ax.hist(np.clip(m, lo, hi), edges, density=True, histtype="step", label=lab,
                     color="black" if name == "Truth" else None, lw=1.5)
-        ax.set_xlabel(label)
+        ax.set_xlabel(label + " (outside the range: in the end bins)")
         ax.set_ylabel("Normalised entries")
         ax.legend(fontsize="small", loc="upper left")
     fig.tight_layout()

@@ -103,6 +103,9 @@ def bulk_deviation(ref, gen, n_bins=40, quantiles=(0.01, 0.99), min_count=100):
     r, _ = np.histogram(ref, edges)
     g, _ = np.histogram(gen, edges)
     ok = r >= min_count
+    if not ok.any():
+        return {"mean_abs_dev": float("nan"), "max_abs_dev": float("nan"), "stat_rel_uncertainty_mean": float("nan"),
+                "bins": 0}
     rn, gn = r[ok] / len(ref), g[ok] / len(gen)
     dev = np.abs(gn / rn - 1.0)
     stat = np.sqrt(1.0 / r[ok] + 1.0 / np.maximum(g[ok], 1))
