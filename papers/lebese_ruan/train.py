@@ -182,11 +182,10 @@ def validation_metric(select_by, val, seed):
     """Function model -> {metric: value} on the validation MC (lower is better)."""
     from gan4hep.metrics import classifier_two_sample_test, ks_statistic, relative_mean_difference
 
-    n = min(len(val), 20000)
-    ref = val[:n]
+    ref = val
 
     def evaluate(model):
-        gen = model.generate(n, seed=seed)
+        gen = model.generate(max(len(ref), 20000), seed=seed)
         if not np.all(np.isfinite(gen)):
             return {"ks": np.inf, "mean": np.inf, "auc": np.inf}
         out = {"ks": float(np.max(ks_statistic(ref, gen))),
