@@ -280,6 +280,27 @@ class Log(Transform):
         return np.exp(xs) - self.offset
 
 
+class Scale(Transform):
+    """``x / scale`` with a fixed, not fitted, scale (e.g. momenta in units of 450 GeV, Butter et al.)."""
+
+    _params = ("scale",)
+
+    def __init__(self, scale: float = 1.0, columns=None):
+        super().__init__(columns)
+        if not np.isfinite(scale) or scale == 0:
+            raise ValueError(f"Scale: scale must be finite and non-zero, got {scale}")
+        self.scale = float(scale)
+
+    def _fit(self, xs):
+        pass
+
+    def _forward(self, xs):
+        return xs / self.scale
+
+    def _inverse(self, xs):
+        return xs * self.scale
+
+
 class TailClip(Transform):
     """Cut the upper tail of each selected feature at its fitted ``quantile`` (default 0.9).
 
@@ -386,7 +407,7 @@ class Pipeline(Transform):
         return f"Pipeline({self.steps!r}, names={self.names!r})"
 
 
-_CLASSES = {c.__name__: c for c in (MinMax, Standardise, Log, TailClip, Pipeline)}
+_CLASSES = {c.__name__: c for c in (MinMax, Standardise, Log, Scale, TailClip, Pipeline)}
 
 
 def from_dict(d: dict) -> Transform:

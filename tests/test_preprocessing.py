@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from gan4hep import preprocessing as pp
-from gan4hep.preprocessing import Log, MinMax, Pipeline, Standardise, TailClip
+from gan4hep.preprocessing import Log, MinMax, Pipeline, Scale, Standardise, TailClip
 
 NAMES = ["pt_l0", "pt_l1", "met", "dphi"]
 
@@ -27,6 +27,7 @@ def _events(n=5000, seed=0):
     lambda: Standardise(columns=[3]),
     lambda: Log(columns=[0, 1]),
     lambda: Log(offset=1.0, columns=[2]),
+    lambda: Scale(450.0),
     lambda: Pipeline([Log(offset=1.0, columns=[0, 1, 2]), Standardise(), MinMax()]),
     lambda: Pipeline([Log(columns=["pt_l0", "pt_l1"]), MinMax(columns=["met", "dphi"]), Standardise()],
                      names=NAMES),
@@ -205,3 +206,12 @@ def test_dataframe_names_are_used():
     np.testing.assert_allclose(p.inverse_transform(p.transform(df)), df.to_numpy(), rtol=1e-12)
     with pytest.raises(ValueError, match="differ from the fitted names"):
         p.transform(df[NAMES[::-1]])
+
+
+def test_scale_is_a_fixed_division_and_survives_json():
+    x = _events()
+    t = Pipeline([Scale(450.0)]).fit(x)
+    np.testing.assert_array_equal(t.transform(x), x / 450.0)
+    np.testing.assert_array_equal(Pipeline.from_json(t.to_json()).transform(x), x / 450.0)
+    with pytest.raises(ValueError, match="non-zero"):
+        Scale(0.0)

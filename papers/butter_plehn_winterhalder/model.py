@@ -18,6 +18,7 @@ from keras import ops
 from gan4hep import networks, objectives, penalties
 from gan4hep.models import GAN
 from gan4hep.noise import NormalNoise
+from gan4hep.preprocessing import Scale
 
 N_PARTICLES = 6
 LATENT_DIM = 18                     # EventGAN: latent_dim 18 (= 3 x 6 generated components)
@@ -83,19 +84,6 @@ def resonance_masses(x):
     return ops.stack(out, axis=1)
 
 
-class FixedScale:
-    """x / scale and back: the fixed preprocessing of the paper (duck-types a gan4hep Pipeline for GAN.generate)."""
-
-    def __init__(self, scale=SCALE):
-        self.scale = float(scale)
-
-    def transform(self, x):
-        return np.asarray(x, dtype=np.float64) / self.scale
-
-    def inverse_transform(self, x):
-        return np.asarray(x, dtype=np.float64) * self.scale
-
-
 def mmd_penalty(kernel="breit_wigner", widths=None, weight=1.0):
     """lambda_G * sum over the four candidates of MMD^2 of their masses (kernel widths in GeV)."""
     widths = [w for _, _, w in RESONANCES] if widths is None else list(widths)
@@ -114,7 +102,7 @@ def build_gan(use_mmd=True, reg_weight=1e-3, mmd_weight=1.0, kernel="breit_wigne
     pens = [mmd_penalty(kernel, widths, mmd_weight)] if use_mmd else []
     gan = GAN(build_generator(), build_discriminator(), LATENT_DIM, noise=NormalNoise(seed=seed),
               objective=objectives.RothBCE(reg_weight), penalties=pens, ema_decay=ema_decay,
-              preprocessing=FixedScale())
+              preprocessing=Scale(SCALE).fit(np.zeros((1, 24))))  # fixed: nothing is fitted
     gan.compile(optimizer(lr, decay, decay_steps), optimizer(lr, decay, decay_steps), jit_compile=jit_compile)
     return gan
 
