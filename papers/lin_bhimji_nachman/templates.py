@@ -196,7 +196,8 @@ def fig6(jets, masses, out, preset, n_bins=8):
                 r, sig, err = common.ratio_error(real[sel], ev_w[sel], g[:, sel].ravel(),
                                                  np.tile(ev_w[sel] / copies, copies), edges)
                 panel[lab] = {"ratio": r.tolist(), "stat": sig.tolist(), "error": err.tolist(),
-                              "high_summj_error": float(np.nanmean(err[tail])), "last_bin_error": float(err[-1])}
+                              "high_summj_error": float(np.nanmean(err[tail])) if np.isfinite(err[tail]).any()
+                              else float("nan"), "last_bin_error": float(err[-1])}
                 e = np.nan_to_num(err, nan=0.0)
                 ax.stairs(1 + e, edges, baseline=1 - e, fill=True, alpha=0.35, color=colors.get(lab, "gray"),
                           label=f"{lab}: tail {panel[lab]['high_summj_error']:.0%}")
