@@ -245,19 +245,10 @@ def cmd_generate(args):
     return 0
 
 
-def _markdown(df, floatfmt="{:.4g}"):
-    """A DataFrame (index included) as a GitHub Markdown table."""
-    cols = [df.index.name or ""] + [str(c) for c in df.columns]
-    rows = [[str(i)] + [floatfmt.format(v) if isinstance(v, float) else str(v) for v in r]
-            for i, r in zip(df.index, df.itertuples(index=False))]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"
-
-
 def cmd_evaluate(args):
     import numpy as np
 
-    from .io import atomic_path
+    from .io import atomic_path, markdown_table
     from .metrics import fidelity_report
     from .plotting import grid_hist_ratio, save_figure
 
@@ -276,7 +267,7 @@ def cmd_evaluate(args):
     header = (f"gan4hep evaluate [preset {config['preset']}], run {args.run} at generator step {model.step}, "
               f"{len(ref)} events of {args.input}\n\n")
     footer = "\n" + "\n".join(f"- {k}: {v:.4g}" for k, v in summary.items() if isinstance(v, float)) + "\n"
-    text = header + _markdown(report) + footer
+    text = header + markdown_table(report, index=True) + footer
     with atomic_path(out / "fidelity.csv") as tmp:
         report.to_csv(tmp)
     with atomic_path(out / "fidelity.md") as tmp:

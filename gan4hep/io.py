@@ -252,3 +252,16 @@ def read_metadata(path, tree=None):
     with uproot.open(path) as f:
         key = f"{name}__metadata"
         return json.loads(str(f[key])) if key in f else {}
+
+
+def markdown_table(df, index=False, floatfmt="{:.4g}"):
+    """A DataFrame as a GitHub Markdown table (floats with ``floatfmt``; the index as first column if ``index``)."""
+    import numpy as np
+
+    def fmt(v):
+        return floatfmt.format(v) if isinstance(v, (float, np.floating)) else str(v)
+
+    cols = ([df.index.name or ""] if index else []) + [str(c) for c in df.columns]
+    rows = [([str(i)] if index else []) + [fmt(v) for v in r] for i, r in zip(df.index, df.itertuples(index=False))]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"

@@ -180,18 +180,25 @@ def separation_power(reference, generated, bins=20, weights_ref=None, weights_ge
     counted in the first/last bin rather than dropped. Two finite samples of one distribution give about
     :func:`separation_power_floor`, not 0.
     """
-    ref, gen, cols, was_1d = _pair(reference, generated)
-    wr = _weights(weights_ref, ref.shape[0], "weights_ref")
-    wg = _weights(weights_gen, gen.shape[0], "weights_gen")
+    hists, was_1d = _feature_histograms(reference, generated, bins, weights_ref, weights_gen, overflow)
     out = []
-    for j, c in enumerate(cols):
-        edges = _edges(ref[:, j], gen[:, j], bins, repr(c))
-        p, _ = _hist(ref[:, j], edges, wr, overflow)
-        q, _ = _hist(gen[:, j], edges, wg, overflow)
+    for c, p, _, q, _ in hists:
         if p.sum() <= 0 or q.sum() <= 0:
             raise ValueError(f"column {c!r}: no events inside the bin edges")
         out.append(separation_power_hist(p, q))
     return _out(out, was_1d)
+
+
+def _feature_histograms(reference, generated, bins, weights_ref, weights_gen, overflow):
+    """Per feature, on common edges: (column, ref counts, ref variances, gen counts, gen variances); and was_1d."""
+    ref, gen, cols, was_1d = _pair(reference, generated)
+    wr = _weights(weights_ref, ref.shape[0], "weights_ref")
+    wg = _weights(weights_gen, gen.shape[0], "weights_gen")
+    hists = []
+    for j, c in enumerate(cols):
+        edges = _edges(ref[:, j], gen[:, j], bins, repr(c))
+        hists.append((c, *_hist(ref[:, j], edges, wr, overflow), *_hist(gen[:, j], edges, wg, overflow)))
+    return hists, was_1d
 
 
 def separation_power_floor(n_ref: float, n_gen: float, n_bins: int) -> float:
@@ -237,14 +244,9 @@ def chi2_ndf(reference, generated, bins=20, weights_ref=None, weights_gen=None, 
     Errors are the statistical ones of both samples (sqrt of sum of squared weights); see :func:`chi2_histograms`.
     ``bins`` as in :func:`separation_power`. Two samples of one distribution give about 1.
     """
-    ref, gen, cols, was_1d = _pair(reference, generated)
-    wr = _weights(weights_ref, ref.shape[0], "weights_ref")
-    wg = _weights(weights_gen, gen.shape[0], "weights_gen")
+    hists, was_1d = _feature_histograms(reference, generated, bins, weights_ref, weights_gen, overflow)
     out = []
-    for j, c in enumerate(cols):
-        edges = _edges(ref[:, j], gen[:, j], bins, repr(c))
-        r, vr = _hist(ref[:, j], edges, wr, overflow)
-        g, vg = _hist(gen[:, j], edges, wg, overflow)
+    for _, r, vr, g, vg in hists:
         chi2, ndf = chi2_histograms(r, g, vr, vg, normalise=True)
         out.append(chi2 / ndf if ndf > 0 else np.nan)
     return _out(out, was_1d)

@@ -27,22 +27,13 @@ import observables as obs  # noqa: E402
 import published  # noqa: E402
 
 
-def _markdown(df):
-    def fmt(v):
-        return f"{v:.4g}" if isinstance(v, (float, np.floating)) else str(v)
-
-    lines = ["| " + " | ".join(map(str, df.columns)) + " |", "|" + "---|" * len(df.columns)]
-    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join(lines)
-
-
 def _write_table(df, stem, preset, title):
     """CSV + Markdown (with the preset in the heading), printed as well."""
-    from gan4hep.io import atomic_path
+    from gan4hep.io import atomic_path, markdown_table
 
     with atomic_path(f"{stem}.csv") as tmp:
         df.to_csv(tmp, index=False)
-    text = f"### {title} (preset: {preset})\n\n{_markdown(df)}\n"
+    text = f"### {title} (preset: {preset})\n\n{markdown_table(df)}\n"
     with atomic_path(f"{stem}.md") as tmp:
         Path(tmp).write_text(text)
     print(text)

@@ -23,7 +23,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[1]))
 
 from gan4hep import metrics, plotting  # noqa: E402
-from gan4hep.io import atomic_path, read_table  # noqa: E402
+from gan4hep.io import atomic_path, markdown_table, read_table  # noqa: E402
 from gan4hep.preprocessing import load as load_pipeline  # noqa: E402
 
 import published  # noqa: E402
@@ -61,14 +61,6 @@ def table1(test, gen, cfg):
             "published relative difference": pub["rel_diff"], "MC mean / published MC mean": mc / pub["mc"],
         })
     return pd.DataFrame(rows)
-
-
-def _markdown(df, header, footer):
-    cols = list(df.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for _, r in df.iterrows():
-        lines.append("| " + " | ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in r) + " |")
-    return "\n".join(header + [""] + lines + [""] + footer) + "\n"
 
 
 def evaluate_run(run, seed=12345, n_generated=20000):
@@ -119,7 +111,7 @@ def evaluate_run(run, seed=12345, n_generated=20000):
     with atomic_path(run / "table1.csv") as tmp:
         df.to_csv(tmp, index=False)
     with atomic_path(run / "table1.md") as tmp:
-        tmp.write_text(_markdown(df, header, footer))
+        tmp.write_text("\n".join(header + ["", markdown_table(df)] + footer) + "\n")
 
     labels = [LABELS[f] for f in FEATURES]
     ref_df, gen_df = pd.DataFrame(test, columns=FEATURES), pd.DataFrame(gen, columns=FEATURES)
