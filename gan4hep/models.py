@@ -196,10 +196,8 @@ class GAN(keras.Model):
 
     # ------------------------------------------------------------------------------------------------------------
     def _state_variables(self):
-        """Every variable a resumed run needs, in a fixed order: networks, EMA copy, both optimizers."""
-        for opt, net in ((self.g_optimizer, self.generator), (self.d_optimizer, self.critic)):
-            if not opt.built:
-                opt.build(net.trainable_weights)
+        """Every variable a resumed run needs, in a fixed order: networks, EMA copy, both optimizers (built in
+        ``compile``)."""
         groups = [self.generator.weights, self.critic.weights,
                   self.ema_generator.weights if self.ema_generator is not None else [],
                   self.g_optimizer.variables, self.d_optimizer.variables]
