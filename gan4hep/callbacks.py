@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from .io import atomic_path
 
@@ -47,6 +48,23 @@ def _finite(logs):
     return all(math.isfinite(float(v)) for v in (logs or {}).values())
 
 
+def _finite_weights(model):
+    """Losses are logged before the update: a NaN gradient shows only in the weights."""
+    return all(np.isfinite(np.asarray(w)).all() for w in model.generator.weights + model.critic.weights)
+
+
+class StopAt(keras.callbacks.Callback):
+    """End training exactly at ``steps`` generator steps (``fit`` epochs need not divide the schedule)."""
+
+    def __init__(self, steps):
+        super().__init__()
+        self.steps = int(steps)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.model.step >= self.steps:
+            self.model.stop_training = True
+
+
 class PeriodicCheckpoint(keras.callbacks.Callback):
     """Save ``ckpt-<step>.npz`` (weights + optimizer state, atomically) every ``every`` generator steps and at the
     end of training; keep the newest ``keep`` (None: all). Never writes a checkpoint after a non-finite loss, so the
@@ -58,15 +76,18 @@ class PeriodicCheckpoint(keras.callbacks.Callback):
         self.every = int(every)
         self.keep = keep
 
+        self._last_step = None
+
     def _save(self):
+        """Write this step's checkpoint (replacing a stale file of an earlier run with the same name)."""
         step = self.model.step
-        path = self.directory / f"ckpt-{step:09d}.npz"
-        if not path.exists():
-            self.model.save_checkpoint(path)
-            if self.keep is not None:
-                for _, old in list_checkpoints(self.directory)[: -self.keep]:
-                    old.unlink()
-        return path
+        if step == self._last_step or not _finite_weights(self.model):
+            return
+        self.model.save_checkpoint(self.directory / f"ckpt-{step:09d}.npz")
+        self._last_step = step
+        if self.keep is not None:
+            for _, old in list_checkpoints(self.directory)[: -self.keep]:
+                old.unlink()
 
     def on_train_batch_end(self, batch, logs=None):
         if _finite(logs) and self.model.step % self.every == 0:
@@ -101,10 +122,11 @@ class PeriodicEvaluation(keras.callbacks.Callback):
 
     With ``monitor`` set, the best value (``mode`` "min"/"max") is tracked and, if ``best_path`` is given, the
     model's checkpoint at that step is saved there (atomically). ``history`` is written to ``history_path`` as JSON
-    after each evaluation if given. This is how "best epoch" selection is done on a validation sample.
+    after each evaluation if given; with ``resume`` an existing history file is read back first, so a resumed
+    run keeps its earlier evaluations and best. This is how "best epoch" selection is done on a validation sample.
     """
 
-    def __init__(self, every, evaluate, monitor=None, mode="min", best_path=None, history_path=None):
+    def __init__(self, every, evaluate, monitor=None, mode="min", best_path=None, history_path=None, resume=False):
         super().__init__()
         if mode not in ("min", "max"):
             raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
@@ -117,6 +139,22 @@ class PeriodicEvaluation(keras.callbacks.Callback):
         self.history = []
         self.best = None
         self.best_step = None
+        if resume and history_path is not None and Path(history_path).exists():  # keep the record and the best
+            for entry in json.loads(Path(history_path).read_text()):
+                self._record(entry)
+
+    def _record(self, result):
+        """Append ``result``; return True if it is the new best of the monitored metric."""
+        self.history.append(result)
+        if self.monitor is None:
+            return False
+        if self.monitor not in result:
+            raise KeyError(f"evaluation returned {sorted(result)}, no monitored metric {self.monitor!r}")
+        value = result[self.monitor]
+        if math.isfinite(value) and self._better(value):
+            self.best, self.best_step = value, result["step"]
+            return True
+        return False
 
     def _better(self, value):
         if self.best is None:
@@ -128,15 +166,8 @@ class PeriodicEvaluation(keras.callbacks.Callback):
         if self.history and self.history[-1]["step"] == step:
             return
         result = {"step": step, **{k: float(v) for k, v in self.evaluate(self.model).items()}}
-        self.history.append(result)
-        if self.monitor is not None:
-            if self.monitor not in result:
-                raise KeyError(f"evaluation returned {sorted(result)}, no monitored metric {self.monitor!r}")
-            value = result[self.monitor]
-            if math.isfinite(value) and self._better(value):
-                self.best, self.best_step = value, step
-                if self.best_path is not None:
-                    self.model.save_checkpoint(self.best_path)
+        if self._record(result) and self.best_path is not None:
+            self.model.save_checkpoint(self.best_path)
         if self.history_path is not None:
             with atomic_path(self.history_path) as tmp:
                 Path(tmp).write_text(json.dumps(self.history, indent=1))

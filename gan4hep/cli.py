@@ -27,7 +27,7 @@ PRESETS = {
     "quick": {"steps": 200, "widths": "64,64", "batch_size": 128},
 }
 DEFAULTS = {"latent_dim": 16, "activation": "leaky_relu", "objective": "wgan_gp", "lr": 1e-4, "beta1": 0.5,
-            "beta2": 0.9, "noise": "normal", "checkpoint_every": 1000, "keep": 3, "ema_decay": None}
+            "beta2": 0.9, "noise": "normal", "checkpoint_every": 1000, "keep": 3}
 
 
 class UserError(Exception):
@@ -140,7 +140,7 @@ def cmd_train(args):
     import keras
     import tensorflow as tf
 
-    from .callbacks import DivergenceGuard, PeriodicCheckpoint, resume
+    from .callbacks import DivergenceGuard, PeriodicCheckpoint, StopAt, resume
     from .io import atomic_path
     from .preprocessing import MinMax, Pipeline
 
@@ -158,9 +158,10 @@ def cmd_train(args):
         "steps": args.steps or preset["steps"], "batch_size": args.batch_size or preset["batch_size"],
         "widths": args.widths or preset["widths"], "latent_dim": args.latent_dim, "activation": args.activation,
         "objective": args.objective, "noise": args.noise, "lr": args.lr, "beta1": args.beta1, "beta2": args.beta2,
-        "n_critic": args.n_critic or (5 if args.objective.startswith("wgan") else 1),
+        "n_critic": args.n_critic if args.n_critic is not None else (5 if args.objective.startswith("wgan") else 1),
         "clip": args.clip,
-        "regulariser_weight": args.regulariser_weight or (10.0 if args.objective == "wgan_gp" else 1e-3),
+        "regulariser_weight": (args.regulariser_weight if args.regulariser_weight is not None
+                               else 10.0 if args.objective == "wgan_gp" else 1e-3),
         "ema_decay": args.ema_decay, "checkpoint_every": args.checkpoint_every,
     }
     old = run / "config.json"
@@ -201,8 +202,9 @@ def cmd_train(args):
               .shuffle(min(len(df), 100_000), seed=args.seed + start, reshuffle_each_iteration=True)
               .repeat().batch(config["batch_size"], drop_remainder=True).prefetch(2))
         per_epoch = min(remaining, max(1, args.log_every))
-        callbacks = [DivergenceGuard(ckpt_dir), PeriodicCheckpoint(ckpt_dir, config["checkpoint_every"], keep=3),
-                     _StopAt(config["steps"])]
+        callbacks = [DivergenceGuard(ckpt_dir),
+                     PeriodicCheckpoint(ckpt_dir, config["checkpoint_every"], keep=DEFAULTS["keep"]),
+                     StopAt(config["steps"])]
         hist = model.fit(ds, epochs=math.ceil(remaining / per_epoch), steps_per_epoch=per_epoch,
                          callbacks=callbacks, verbose=args.verbose, shuffle=False)
         history_path = run / "history.json"
@@ -216,19 +218,6 @@ def cmd_train(args):
     model.save_generator(run / "generator.keras")
     print(f"done: generator step {model.step}; run folder {run}")
     return 0
-
-
-def _StopAt(steps):
-    import keras
-
-    class StopAt(keras.callbacks.Callback):
-        """End training exactly at ``steps`` generator steps."""
-
-        def on_train_batch_end(self, batch, logs=None):
-            if self.model.step >= steps:
-                self.model.stop_training = True
-
-    return StopAt()
 
 
 def cmd_generate(args):

@@ -27,7 +27,7 @@ import numpy as np
 
 from gan4hep.io import atomic_path
 
-__all__ = ["Transform", "MinMax", "Standardise", "Log", "TailClip", "Pipeline", "load", "from_dict"]
+__all__ = ["Transform", "MinMax", "Standardise", "Log", "Scale", "TailClip", "Pipeline", "load", "from_dict"]
 
 _FORMAT = "gan4hep.preprocessing"
 _VERSION = 1

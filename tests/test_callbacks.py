@@ -101,3 +101,33 @@ def test_periodic_evaluation_tracks_best(tmp_path):
                   callbacks=[PeriodicEvaluation(1, lambda m: {"w1": 0.0}, monitor="auc")])
     with pytest.raises(ValueError, match="mode"):
         PeriodicEvaluation(1, evaluate, mode="best")
+
+
+def test_stop_at_ends_exactly_and_stale_checkpoints_are_replaced(tmp_path):
+    from gan4hep.callbacks import StopAt
+
+    stale = tmp_path / "ckpt-000000004.npz"
+    stale.write_bytes(b"left by an earlier run")
+    model = _model()
+    model.fit(_data(), batch_size=16, epochs=5, verbose=0,
+              callbacks=[PeriodicCheckpoint(tmp_path, every=4), StopAt(7)])
+    assert model.step == 7  # 5 epochs of 10 steps would have run 50
+    assert [s for s, _ in list_checkpoints(tmp_path)] == [4, 7]
+    fresh = _model(seed=3)
+    assert fresh.load_checkpoint(stale) == 4  # a real checkpoint of this run, not the stale bytes
+
+
+def test_periodic_evaluation_resume_keeps_history_and_best(tmp_path):
+    hist = tmp_path / "history.json"
+    values = iter([3.0, 1.0, 2.0, 5.0])
+    first = PeriodicEvaluation(2, lambda m: {"score": next(values)}, monitor="score", history_path=hist)
+    model = _model()
+    model.fit(_data(64), batch_size=16, epochs=1, verbose=0, callbacks=[first])  # steps 2, 4 (best 1.0 at 4)
+    assert (first.best, first.best_step) == (1.0, 4)
+    again = PeriodicEvaluation(2, lambda m: {"score": next(values)}, monitor="score", history_path=hist, resume=True)
+    assert (again.best, again.best_step) == (1.0, 4) and len(again.history) == 2
+    model.fit(_data(64), batch_size=16, epochs=1, verbose=0, callbacks=[again])  # steps 6, 8: 2.0, 5.0
+    assert (again.best, again.best_step) == (1.0, 4)
+    assert [h["step"] for h in json.loads(hist.read_text())] == [2, 4, 6, 8]
+    fresh = PeriodicEvaluation(2, lambda m: {}, monitor="score", history_path=hist)
+    assert fresh.best is None and fresh.history == []

@@ -23,6 +23,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[1]))
 
 from gan4hep import metrics, plotting  # noqa: E402
+from gan4hep.callbacks import latest_checkpoint  # noqa: E402
 from gan4hep.io import atomic_path, markdown_table, read_table  # noqa: E402
 from gan4hep.preprocessing import load as load_pipeline  # noqa: E402
 
@@ -41,24 +42,25 @@ def load_generator(run):
     cfg = json.loads((run / "config.json").read_text())
     gan = build_gan(cfg, load_pipeline(run / "preprocessing.json"))
     best = run / "best.npz"
-    gan.load_checkpoint(best if best.exists() else sorted((run / "checkpoints").glob("ckpt-*.npz"))[-1])
+    path = best if best.exists() else latest_checkpoint(run / "checkpoints")
+    if path is None:
+        raise FileNotFoundError(f"{run}: no best.npz and no checkpoint: has this run trained?")
+    gan.load_checkpoint(path)
     return gan, cfg
 
 
-def table1(test, gen, cfg):
-    """Table 1: our MC and GAN means on the test sample, shape metrics, and the published columns."""
-    rmd = metrics.relative_mean_difference(test, gen)
-    ks = metrics.ks_statistic(test, gen)
-    w1 = metrics.wasserstein(test, gen)
+def table1(report):
+    """Table 1 from a fidelity report of the test MC vs the GAN: the paper's columns, shape metrics, and the
+    published columns (labelled as such)."""
     rows = []
-    for i, name in enumerate(FEATURES):
+    for name, r in report.iterrows():
         pub = published.TABLE1[name]
-        mc, gan = float(test[:, i].mean()), float(gen[:, i].mean())
         rows.append({
-            "feature": name, "MC mean": mc, "GAN mean": gan, "relative difference": float(rmd[i]),
-            "KS": float(ks[i]), "W1 / std(MC)": float(w1[i] / test[:, i].std()),
-            "published MC mean": pub["mc"], "published WGAN-GP mean": pub["wgan_gp"],
-            "published relative difference": pub["rel_diff"], "MC mean / published MC mean": mc / pub["mc"],
+            "feature": name, "MC mean": r["mean_ref"], "GAN mean": r["mean_gen"],
+            "relative difference": r["relative_mean_difference"], "KS": r["ks"],
+            "W1 / std(MC)": r["wasserstein_over_std"], "published MC mean": pub["mc"],
+            "published WGAN-GP mean": pub["wgan_gp"], "published relative difference": pub["rel_diff"],
+            "MC mean / published MC mean": r["mean_ref"] / pub["mc"],
         })
     return pd.DataFrame(rows)
 
@@ -70,12 +72,14 @@ def evaluate_run(run, seed=12345, n_generated=20000):
     gan, cfg = load_generator(run)
     test = read_table(run / "test_mc.parquet")[list(FEATURES)].to_numpy(np.float64)
     val = read_table(run / "validation_mc.parquet")[list(FEATURES)].to_numpy(np.float64)
-    gen = gan.generate(max(len(test), n_generated), seed=seed).astype(np.float64)
+    gen = gan.generate(max(len(test), n_generated), seed=seed, physical=False)
     if not np.all(np.isfinite(gen)):
         raise RuntimeError(f"{run}: the selected generator produced non-finite events")
-    df = table1(test, gen, cfg)
-    c2st = metrics.classifier_two_sample_test(test, gen, n_splits=5, seed=seed)
-    corr = metrics.max_abs_correlation_difference(test, gen)
+    gen = gan.preprocessing.inverse_transform(gen)
+    report = metrics.fidelity_report(test, gen, list(FEATURES), seed=seed, n_splits=5)
+    df = table1(report)
+    c2st = {"auc": report.attrs["classifier_auc"], "auc_uncertainty": report.attrs["classifier_auc_uncertainty"]}
+    corr = report.attrs["max_abs_correlation_difference"]
     sep = metrics.separation_power(test, gen, bins=50)
     worst_rmd, worst_ks = float(df["relative difference"].max()), float(df["KS"].max())
     # The same numbers for two independent MC samples (validation vs test): the floor set by MC statistics.
@@ -128,7 +132,7 @@ def evaluate_run(run, seed=12345, n_generated=20000):
         "preset": cfg["preset"], "generator": cfg["generator"], "objective": cfg["objective"],
         "features": {name: {"relative_mean_difference": float(df["relative difference"][i]),
                             "ks": float(df["KS"][i]), "wasserstein_over_std": float(df["W1 / std(MC)"][i]),
-                            "wasserstein": float(metrics.wasserstein(test[:, i], gen[:, i])),
+                            "wasserstein": float(report["wasserstein"].iloc[i]),
                             "separation_power": float(sep[i])}
                      for i, name in enumerate(FEATURES)},
         "worst_relative_mean_difference": worst_rmd, "worst_ks": worst_ks,

@@ -170,9 +170,12 @@ def build_gan(cfg, pipeline):
     return gan
 
 
-def kinematics_config(train_physical):
-    """Ranges of the kinematic generator's underlying quantities, from the training sample."""
+def kinematics_config(train_physical, pipeline=None):
+    """Ranges of the kinematic generator's underlying quantities, from the training sample. Its output is scaled
+    like the critic's input: with the pipeline's final min-max (after any clipping) when a pipeline is given."""
     lo, hi = train_physical.min(axis=0), train_physical.max(axis=0)
+    if pipeline is not None:
+        lo, hi = pipeline.steps[-1].min_, pipeline.steps[-1].max_
     deta = np.sqrt(np.maximum(train_physical[:, 7] ** 2 - train_physical[:, 6] ** 2, 0.0))
     return dict(pt0_range=[float(lo[0]), float(hi[0])], deta_max=float(deta.max() * 1.05),
                 met_max=float(hi[4] * 1.05), feature_min=[float(v) for v in lo], feature_max=[float(v) for v in hi])
@@ -185,9 +188,10 @@ def validation_metric(select_by, val, seed):
     ref = val
 
     def evaluate(model):
-        gen = model.generate(max(len(ref), 20000), seed=seed)
+        gen = model.generate(max(len(ref), 20000), seed=seed, physical=False)
         if not np.all(np.isfinite(gen)):
             return {"ks": np.inf, "mean": np.inf, "auc": np.inf}
+        gen = model.preprocessing.inverse_transform(gen)
         out = {"ks": float(np.max(ks_statistic(ref, gen))),
                "mean": float(np.max(relative_mean_difference(ref, gen)))}
         if select_by == "auc":
@@ -201,7 +205,7 @@ def train(cfg, run, train_x, val_x, pipeline):
     import keras
     import tensorflow as tf
 
-    from gan4hep.callbacks import DivergenceGuard, PeriodicCheckpoint, PeriodicEvaluation, resume
+    from gan4hep.callbacks import DivergenceGuard, PeriodicCheckpoint, PeriodicEvaluation, StopAt, resume
 
     keras.utils.set_random_seed(cfg["seed"])
     gan = build_gan(cfg, pipeline)
@@ -210,18 +214,18 @@ def train(cfg, run, train_x, val_x, pipeline):
     if start:
         print(f"resumed from generator step {start}", flush=True)
     x = pipeline.transform(train_x).astype(np.float32)
-    ds = (tf.data.Dataset.from_tensor_slices(x).shuffle(min(len(x), 200_000), seed=cfg["seed"]).repeat()
+    ds = (tf.data.Dataset.from_tensor_slices(x).shuffle(min(len(x), 200_000), seed=cfg["seed"] + start).repeat()
           .batch(cfg["batch_size"], drop_remainder=True).prefetch(2))
     evaluation = PeriodicEvaluation(cfg["eval_every"], validation_metric(cfg["select_by"], val_x, cfg["seed"]),
                                     monitor=cfg["select_by"], best_path=run / "best.npz",
-                                    history_path=run / "validation_history.json")
+                                    history_path=run / "validation_history.json", resume=start > 0)
     remaining = cfg["steps"] - start
     per_epoch = min(cfg["eval_every"], remaining) if remaining > 0 else 0
     t0 = time.time()
     if remaining > 0:
         history = gan.fit(ds, epochs=int(np.ceil(remaining / per_epoch)), steps_per_epoch=per_epoch, verbose=2,
                           callbacks=[DivergenceGuard(ckpt_dir), PeriodicCheckpoint(ckpt_dir, cfg["checkpoint_every"]),
-                                     evaluation])
+                                     evaluation, StopAt(cfg["steps"])])
         losses = {k: [float(v) for v in vals] for k, vals in history.history.items()}
     else:
         losses = {}
@@ -239,7 +243,7 @@ def main(argv=None):
     df = load_events(cfg, args)
     train_x, val_x, test_x, pipeline = split_and_preprocess(df, cfg)
     if cfg["generator"] == "kinematic":
-        cfg["kinematics"] = kinematics_config(train_x)
+        cfg["kinematics"] = kinematics_config(train_x, pipeline)
     print(f"preset {cfg['preset']}: {len(train_x)} training, {len(val_x)} validation, {len(test_x)} test events "
           f"after the tail treatment ({cfg['tail_treatment']})", flush=True)
     for line in deviations(cfg):
@@ -262,6 +266,8 @@ def main(argv=None):
         tmp.write_text(json.dumps(cfg, indent=1))
     with atomic_path(run / "losses.json") as tmp:
         tmp.write_text(json.dumps(losses))
+    if evaluation.best is None:
+        raise RuntimeError(f"{run}: no finite validation {cfg['select_by']} was recorded; nothing to select")
     print(f"trained {gan.step} generator steps in {seconds / 60:.1f} min; best validation {cfg['select_by']} = "
           f"{evaluation.best:.4f} at step {evaluation.best_step}", flush=True)
     if not args.no_evaluate:

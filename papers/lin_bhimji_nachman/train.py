@@ -21,6 +21,7 @@ import keras
 import numpy as np
 
 from gan4hep.callbacks import DivergenceGuard, PeriodicEvaluation, TrainingDiverged
+from gan4hep.models import steps_per_epoch
 from papers.lin_bhimji_nachman import common, model as lbn_model
 
 # "only those GANs with an initialized value below 0.6 are considered for Fig. 4 ... the average value over ten
@@ -56,7 +57,7 @@ def train_one(variant, noise, data, run_dir, seed, epochs, batch_size=128, patie
 
     ds = (tf.data.Dataset.from_tensor_slices((x, c)).shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
           .batch(batch_size, drop_remainder=True).prefetch(2))
-    spe = len(x) // batch_size
+    spe = steps_per_epoch(len(x), batch_size)
 
     def evaluate(m):
         out = {}
@@ -71,7 +72,7 @@ def train_one(variant, noise, data, run_dir, seed, epochs, batch_size=128, patie
                             history_path=run_dir / "history.json")
     ev.set_model(gan)
     ev.run()  # epoch 0: the initialised network
-    callbacks = [ev, DivergenceGuard()]
+    callbacks = [DivergenceGuard(), ev]
     if patience:
         callbacks.append(_Patience(ev, patience, spe))
     t0 = time.time()
