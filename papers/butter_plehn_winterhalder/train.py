@@ -138,16 +138,17 @@ def train_one(cfg, out, x_train, use_mmd, resume=False):
         tmp.write_text(json.dumps(run_cfg, indent=1))
     start = callbacks.resume(gan, out / "checkpoints") if resume else 0
     x = (x_train / bpw.SCALE).astype(np.float32)
-    ds = (tf.data.Dataset.from_tensor_slices(x).shuffle(min(len(x), 200_000), seed=cfg["seed"]).repeat()
+    ds = (tf.data.Dataset.from_tensor_slices(x).shuffle(min(len(x), 200_000), seed=cfg["seed"] + start).repeat()
           .batch(cfg["batch_size"], drop_remainder=True).prefetch(2))
     spe = cfg["steps_per_epoch"]
     evaluation = callbacks.PeriodicEvaluation(cfg["eval_every"], peak_summary,
-                                              history_path=out / "peak_history.json")
+                                              history_path=out / "peak_history.json", resume=start > 0)
     cbs = [callbacks.DivergenceGuard(out / "checkpoints"),
-           callbacks.PeriodicCheckpoint(out / "checkpoints", cfg["checkpoint_every"], keep=2), evaluation]
+           callbacks.PeriodicCheckpoint(out / "checkpoints", cfg["checkpoint_every"], keep=2), evaluation,
+           callbacks.StopAt(cfg["steps"])]
     t0 = time.time()
-    hist = gan.fit(ds, epochs=cfg["steps"] // spe, initial_epoch=start // spe, steps_per_epoch=spe,
-                   callbacks=cbs, verbose=2)
+    remaining = max(cfg["steps"] - start, 0)
+    hist = gan.fit(ds, epochs=-(-remaining // spe), steps_per_epoch=spe, callbacks=cbs, verbose=2)
     seconds = time.time() - t0
     gan.save_checkpoint(out / "model.npz")
     gan.save_generator(out / "generator.keras")
