@@ -142,6 +142,13 @@ def _edges(a: np.ndarray, b: np.ndarray, bins, what: str) -> np.ndarray:
     return edges
 
 
+def weighted_histogram(x, edges, weights=None, overflow: bool = True):
+    """Weighted counts and sum of squared weights (the variances) on ``edges``; with ``overflow`` events outside
+    the edges are counted in the first/last bin instead of being dropped."""
+    return _hist(np.asarray(x, dtype=np.float64), np.asarray(edges, dtype=np.float64),
+                 None if weights is None else np.asarray(weights, dtype=np.float64), overflow)
+
+
 def _hist(x: np.ndarray, edges: np.ndarray, w: np.ndarray | None, overflow: bool):
     """Weighted counts and sum of squared weights; with ``overflow`` out-of-range events go to the end bins."""
     if overflow:

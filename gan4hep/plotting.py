@@ -118,11 +118,8 @@ class HistRatio:
 
 def _histogram(x, edges, w, overflow: bool, density: bool):
     """Counts and statistical errors sqrt(sum w^2); with ``density`` both divided by (sum of weights x bin width)."""
-    if overflow:
-        x = np.clip(x, edges[0], edges[-1])
-    counts, _ = np.histogram(x, bins=edges, weights=w)
-    sumw2, _ = np.histogram(x, bins=edges, weights=None if w is None else w * w)
-    counts, err = counts.astype(np.float64), np.sqrt(sumw2.astype(np.float64))
+    counts, sumw2 = metrics.weighted_histogram(x, edges, w, overflow)
+    err = np.sqrt(sumw2)
     if density:
         norm = counts.sum() * np.diff(edges)
         if counts.sum() > 0:

@@ -245,13 +245,8 @@ def ntrk_cut_for_efficiency(values, weights, efficiency=0.5):
 def ratio_error(real, real_w, gen, gen_w, edges):
     """Fig. 6 ratio error per bin: gen/real histogram ratio, 'symmetrised by reflecting across 1', combined in
     quadrature with its statistical error: sqrt((r - 1)^2 + sigma_r^2). Returns (ratio, sigma, error)."""
-    def hist(x, w):
-        x = np.clip(x, edges[0], edges[-1])
-        c, _ = np.histogram(x, edges, weights=w)
-        v, _ = np.histogram(x, edges, weights=w * w)
-        return c, v
-    rc, rv = hist(real, real_w)
-    gc, gv = hist(gen, gen_w)
+    rc, rv = metrics.weighted_histogram(real, edges, real_w)
+    gc, gv = metrics.weighted_histogram(gen, edges, gen_w)
     with np.errstate(divide="ignore", invalid="ignore"):
         r = gc / rc
         sig = np.abs(r) * np.sqrt(rv / rc**2 + np.where(gc > 0, gv / gc**2, 0.0))
