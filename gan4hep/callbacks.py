@@ -13,7 +13,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from .io import atomic_path
+from .io import write_json
 
 _CKPT = re.compile(r"ckpt-(\d+)\.npz$")
 
@@ -169,8 +169,7 @@ class PeriodicEvaluation(keras.callbacks.Callback):
         if self._record(result) and self.best_path is not None:
             self.model.save_checkpoint(self.best_path)
         if self.history_path is not None:
-            with atomic_path(self.history_path) as tmp:
-                Path(tmp).write_text(json.dumps(self.history, indent=1))
+            write_json(self.history, self.history_path)
 
     def on_train_batch_end(self, batch, logs=None):
         if self.model.step % self.every == 0:

@@ -141,7 +141,7 @@ def cmd_train(args):
     import tensorflow as tf
 
     from .callbacks import DivergenceGuard, PeriodicCheckpoint, StopAt, resume
-    from .io import atomic_path
+    from .io import write_json
     from .preprocessing import MinMax, Pipeline
 
     preset = PRESETS[args.preset]
@@ -184,8 +184,7 @@ def cmd_train(args):
     model = build_model(config, prep, cprep)
     ckpt_dir = run / "checkpoints"
     start = resume(model, ckpt_dir)
-    with atomic_path(run / "config.json") as tmp:
-        Path(tmp).write_text(json.dumps(config, indent=1))
+    write_json(config, run / "config.json")
     prep.save(run / "preprocessing.json")
     if cprep is not None:
         cprep.save(run / "condition_preprocessing.json")
@@ -213,8 +212,7 @@ def cmd_train(args):
         for i in range(n_epochs):
             history.append({"step": min(start + (i + 1) * per_epoch, config["steps"]),
                             **{k: float(v[i]) for k, v in hist.history.items()}})
-        with atomic_path(history_path) as tmp:
-            Path(tmp).write_text(json.dumps(history, indent=1))
+        write_json(history, history_path)
     model.save_generator(run / "generator.keras")
     print(f"done: generator step {model.step}; run folder {run}")
     return 0
@@ -237,7 +235,7 @@ def cmd_generate(args):
 def cmd_evaluate(args):
     import numpy as np
 
-    from .io import atomic_path, markdown_table
+    from .io import atomic_path, markdown_table, write_json
     from .metrics import fidelity_report
     from .plotting import grid_hist_ratio, save_figure
 
@@ -261,8 +259,7 @@ def cmd_evaluate(args):
         report.to_csv(tmp)
     with atomic_path(out / "fidelity.md") as tmp:
         Path(tmp).write_text(text)
-    with atomic_path(out / "summary.json") as tmp:
-        Path(tmp).write_text(json.dumps(summary, indent=1))
+    write_json(summary, out / "summary.json")
     fig, _ = grid_hist_ratio(ref, gen, config["columns"], gen_label=f"GAN (step {model.step})",
                              ref_label="Input")
     save_figure(fig, out / "histograms")

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["atomic_path", "read_table", "write_table", "read_metadata", "write_root", "root_tree_names",
+__all__ = ["atomic_path", "read_table", "write_table", "write_json", "markdown_table", "read_metadata", "write_root", "root_tree_names",
            "check_finite", "SUFFIXES"]
 
 SUFFIXES = (".root", ".parquet", ".csv", ".h5", ".hdf5")
@@ -252,6 +252,15 @@ def read_metadata(path, tree=None):
     with uproot.open(path) as f:
         key = f"{name}__metadata"
         return json.loads(str(f[key])) if key in f else {}
+
+
+def write_json(obj, path):
+    """Write ``obj`` as JSON to ``path`` atomically (numpy scalars become floats)."""
+    import json
+
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(json.dumps(obj, indent=1, default=float))
+    return Path(path)
 
 
 def markdown_table(df, index=False, floatfmt="{:.4g}"):

@@ -265,8 +265,7 @@ def evaluate_run(run, baseline=None, out=None, n_events=None, classifier=True, s
         "published_for_comparison": {"momentum_conservation_level": published.MOMENTUM_CONSERVATION_LEVEL,
                                      "bulk_agreement_level": published.BULK_AGREEMENT_LEVEL},
     }
-    with io.atomic_path(out / "metrics.json") as tmp:
-        Path(tmp).write_text(json.dumps(result, indent=1, default=float))
+    io.write_json(result, out / "metrics.json")
 
     gen_df = pd.DataFrame(gens[label], columns=bpw.COLUMNS)
     io.write_table(gen_df, out / "generated_events.root", metadata={"generator": label, "preset": preset,

@@ -12,7 +12,6 @@ paper's precision.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -134,8 +133,7 @@ def train_one(cfg, out, x_train, use_mmd, resume=False):
     keras.utils.set_random_seed(cfg["seed"])
     gan = build(cfg, use_mmd)
     run_cfg = {**cfg, "use_mmd": use_mmd, "sample": str(sample_path(cfg))}
-    with io.atomic_path(out / "config.json") as tmp:
-        tmp.write_text(json.dumps(run_cfg, indent=1))
+    io.write_json(run_cfg, out / "config.json")
     start = callbacks.resume(gan, out / "checkpoints") if resume else 0
     x = (x_train / bpw.SCALE).astype(np.float32)
     ds = (tf.data.Dataset.from_tensor_slices(x).shuffle(min(len(x), 200_000), seed=cfg["seed"] + start).repeat()
@@ -155,8 +153,7 @@ def train_one(cfg, out, x_train, use_mmd, resume=False):
     info = {"steps": gan.step, "seconds": seconds, "steps_per_second": (gan.step - start) / max(seconds, 1e-9),
             "loss_history": {k: [float(v) for v in vals] for k, vals in hist.history.items()},
             "peak_history": evaluation.history}
-    with io.atomic_path(out / "history.json") as tmp:
-        tmp.write_text(json.dumps(info, indent=1))
+    io.write_json(info, out / "history.json")
     if hist.history:
         fig, _ = plotting.training_curves(hist.history, xlabel=f"Epoch ({spe} steps)")
         plotting.save_figure(fig, out / "training_curves")

@@ -24,7 +24,7 @@ sys.path.insert(0, str(HERE.parents[1]))
 
 from gan4hep import metrics, plotting  # noqa: E402
 from gan4hep.callbacks import latest_checkpoint  # noqa: E402
-from gan4hep.io import atomic_path, markdown_table, read_table  # noqa: E402
+from gan4hep.io import atomic_path, markdown_table, read_table, write_json  # noqa: E402
 from gan4hep.preprocessing import load as load_pipeline  # noqa: E402
 
 import published  # noqa: E402
@@ -145,8 +145,7 @@ def evaluate_run(run, seed=12345, n_generated=20000):
         "selection_sample": "validation MC", "table_sample": "test MC", "n_test": len(test),
         "trained_steps": cfg["trained_steps"], "train_seconds": cfg["train_seconds"],
     }
-    with atomic_path(run / "metrics.json") as tmp:
-        tmp.write_text(json.dumps(result, indent=1))
+    write_json(result, run / "metrics.json")
     print((run / "table1.md").read_text())
     return result
 

@@ -11,7 +11,6 @@ computed on the test MC only.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -249,7 +248,7 @@ def main(argv=None):
     for line in deviations(cfg):
         print(f"  differs from the paper: {line}")
 
-    from gan4hep.io import atomic_path, write_table
+    from gan4hep.io import write_json, write_table
     import pandas as pd
 
     from model import FEATURES
@@ -262,10 +261,8 @@ def main(argv=None):
     cfg.update(selected_checkpoint=evaluation.best_step, selected_value=evaluation.best,
                train_seconds=seconds, trained_steps=gan.step, n_train=len(train_x), n_val=len(val_x),
                n_test=len(test_x), deviations=deviations(cfg))
-    with atomic_path(run / "config.json") as tmp:
-        tmp.write_text(json.dumps(cfg, indent=1))
-    with atomic_path(run / "losses.json") as tmp:
-        tmp.write_text(json.dumps(losses))
+    write_json(cfg, run / "config.json")
+    write_json(losses, run / "losses.json")
     if evaluation.best is None:
         raise RuntimeError(f"{run}: no finite validation {cfg['select_by']} was recorded; nothing to select")
     print(f"trained {gan.step} generator steps in {seconds / 60:.1f} min; best validation {cfg['select_by']} = "

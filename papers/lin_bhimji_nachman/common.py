@@ -3,7 +3,6 @@ control-region split, the separation power of section 3.3 and the Sum m_J observ
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -253,6 +252,3 @@ def ratio_error(real, real_w, gen, gen_w, edges):
     return r, sig, np.sqrt((r - 1.0) ** 2 + sig**2)
 
 
-def write_json(obj, path):
-    with io.atomic_path(path) as tmp:
-        Path(tmp).write_text(json.dumps(obj, indent=1, default=float))

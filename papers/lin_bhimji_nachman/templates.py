@@ -433,7 +433,7 @@ def main(argv=None):
     for line in res["comparison"]:
         print("  - " + line)
     res["seconds"] = time.time() - t_start
-    common.write_json(res, out / "metrics.json")
+    io.write_json(res, out / "metrics.json")
     print(f"\nwrote {out}/table1.csv, separation_power.csv, fidelity.csv, fig4/5/6 (.png/.pdf), metrics.json "
           f"[{res['seconds']:.0f} s]")
     return res

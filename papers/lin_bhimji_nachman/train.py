@@ -18,8 +18,8 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import keras
-import numpy as np
 
+from gan4hep import io
 from gan4hep.callbacks import DivergenceGuard, PeriodicEvaluation, TrainingDiverged
 from gan4hep.models import steps_per_epoch
 from papers.lin_bhimji_nachman import common, model as lbn_model
@@ -139,7 +139,7 @@ def main(argv=None):
           f"{len(data['validation'])} validation-region jets")
     runs = train_all(data, args.out, cfg, args.seed, tuple(args.variant), tuple(args.noise), args.target)
     summary = [{k: v for k, v in rec.items()} for recs in runs.values() for _, rec in recs]
-    common.write_json({"preset": args.preset, "config": cfg, "runs": summary}, Path(args.out) / "training.json")
+    io.write_json({"preset": args.preset, "config": cfg, "runs": summary}, Path(args.out) / "training.json")
     print(f"wrote {Path(args.out) / 'training.json'}")
 
 
