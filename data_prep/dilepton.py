@@ -106,7 +106,7 @@ def _generate_block(config, block, report):
                                config["wt"])
     rng = np.random.default_rng([block.seed, 7])
     parts, done = [], 0
-    chunk = config.get("chunk", 100)
+    chunk = config.get("chunk", 1000)  # events per nextBatch + detector call: awkward overhead is per call
     while done < block.events:
         n = min(chunk, block.events - done)
         batch = pythia.nextBatch(n, errorMode="skip")

@@ -26,63 +26,73 @@ _PL = (np.eye(4) - _G5) / 2
 
 
 def _slash(p):
-    return np.tensordot(_METRIC @ p, _GAMMA, axes=1)
+    """p_mu gamma^mu for momenta of shape (..., 4) -> (..., 4, 4)."""
+    return np.tensordot(p @ _METRIC, _GAMMA, axes=1)
 
 
 _GAMMA_PL = _GAMMA @ _PL
 _GAMMA0 = _GAMMA[0]
+_ONE = np.eye(4)
 
 
 def _momenta(s, t, m3, m4):
-    """b (along +z), g, top, W in the parton CM frame; t = (p_b - p_top)^2."""
+    """b (along +z), g, top, W in the parton CM frame, each of shape (k, 4) for k values of t = (p_b - p_top)^2."""
+    t = np.atleast_1d(np.asarray(t, dtype=float))
     rs = np.sqrt(s)
     e3 = (s + m3**2 - m4**2) / (2 * rs)
     p3 = np.sqrt(max(e3**2 - m3**2, 0.0))
-    cos = (e3 - (m3**2 - t) / rs) / p3 if p3 > 0 else 1.0
-    cos = min(max(cos, -1.0), 1.0)
+    cos = np.clip((e3 - (m3**2 - t) / rs) / p3, -1.0, 1.0) if p3 > 0 else np.ones_like(t)
     sin = np.sqrt(1 - cos**2)
-    pb = np.array([rs / 2, 0, 0, rs / 2])
-    pg = np.array([rs / 2, 0, 0, -rs / 2])
-    pt = np.array([e3, p3 * sin, 0, p3 * cos])
+    zero = np.zeros_like(t)
+    pb = np.broadcast_to([rs / 2, 0, 0, rs / 2], (len(t), 4))
+    pg = np.broadcast_to([rs / 2, 0, 0, -rs / 2], (len(t), 4))
+    pt = np.stack([np.full_like(t, e3), p3 * sin, zero, p3 * cos], axis=1)
     return pb, pg, pt, pb + pg - pt
 
 
 def _amplitude_traces(s, t, m3, m4, m_top_prop):
-    """T[mu, nu, mu', nu'] = Tr[(pt/ + m3) G^{mu nu} pb/ Gbar^{mu' nu'}] (upper indices; mu gluon, nu W)."""
+    """T[k, mu, nu, mu', nu'] = Tr[(pt/ + m3) G^{mu nu} pb/ Gbar^{mu' nu'}] (upper indices; mu gluon, nu W) for
+    each of the k values of t, evaluated together (one call of numpy per operation: Pythia calls this per event)."""
     pb, pg, pt, pw = _momenta(s, t, m3, m4)
     sb = _slash(pb + pg) / s  # b propagator (massless b)
     q = pt - pg
-    st = (_slash(q) + m_top_prop * np.eye(4)) / (q @ _METRIC @ q - m_top_prop**2)
-    # G[mu, nu] = gamma^nu P_L S_b gamma^mu + gamma^mu S_t gamma^nu P_L
-    g = np.matmul((_GAMMA_PL @ sb)[None, :], _GAMMA[:, None]) + np.matmul((_GAMMA @ st)[:, None],
-                                                                          _GAMMA_PL[None, :])
-    gbar = _GAMMA0 @ np.conj(np.swapaxes(g, 2, 3)) @ _GAMMA0
-    x = ((_slash(pt) + m3 * np.eye(4)) @ g).reshape(16, 16)
-    y = np.swapaxes(_slash(pb) @ gbar, 2, 3).reshape(16, 16)
-    return (x @ y.T).reshape(4, 4, 4, 4), pg, pw
+    den = np.einsum("ki,ij,kj->k", q, _METRIC, q) - m_top_prop**2
+    st = (_slash(q) + m_top_prop * _ONE) / den[:, None, None]
+    # G[k, mu, nu] = gamma^nu P_L S_b gamma^mu + gamma^mu S_t gamma^nu P_L
+    g = (_GAMMA_PL[None, None] @ sb[:, None, None] @ _GAMMA[None, :, None]
+         + _GAMMA[None, :, None] @ st[:, None, None] @ _GAMMA_PL[None, None])
+    gbar = _GAMMA0 @ np.conj(np.swapaxes(g, -1, -2)) @ _GAMMA0
+    k = len(q)
+    x = ((_slash(pt) + m3 * _ONE)[:, None, None] @ g).reshape(k, 16, 16)
+    y = np.swapaxes(_slash(pb)[:, None, None] @ gbar, -1, -2).reshape(k, 16, 16)
+    return (x @ np.swapaxes(y, 1, 2)).reshape(k, 4, 4, 4, 4), pg, pw
+
+
+def _w_polarisation_sums(pw, m4):
+    kw = pw @ _METRIC
+    return -_METRIC + kw[:, :, None] * kw[:, None, :] / m4**2
 
 
 def me2_summed(s, t, m3, m4, m_top_prop=172.5):
-    """Spin/colour-summed |M|^2 / (g_s^2 g^2 / 2), i.e. without couplings and without averaging."""
+    """Spin/colour-summed |M|^2 / (g_s^2 g^2 / 2), i.e. without couplings and without averaging.
+
+    t may be a number or an array (then the result is an array of the same length)."""
     tr, pg, pw = _amplitude_traces(s, t, m3, m4, m_top_prop)
-    pol_g = -_METRIC
-    kw = _METRIC @ pw
-    pol_w = -_METRIC + np.outer(kw, kw) / m4**2
     colour = 4.0  # Tr(T^a T^a)
-    return colour * float(np.real(np.sum(tr * pol_g[:, None, :, None] * pol_w[None, :, None, :])))
+    out = colour * np.real(np.einsum("kabcd,ac,kbd->k", tr, -_METRIC, _w_polarisation_sums(pw, m4)))
+    return float(out[0]) if np.ndim(t) == 0 else out
 
 
 def ward_identity_residual(s, t, m3=172.5, m4=80.4):
     """|sum over W polarisations with the gluon polarisation replaced by its momentum| / the physical value."""
     tr, pg, pw = _amplitude_traces(s, t, m3, m4, m3)
-    kg, kw = _METRIC @ pg, _METRIC @ pw
-    pol_w = -_METRIC + np.outer(kw, kw) / m4**2
-    ward = np.real(np.einsum("m,M,nN,mnMN->", kg, kg, pol_w, tr))
+    kg = pg @ _METRIC
+    ward = np.real(np.einsum("ka,kc,kbd,kabcd->k", kg, kg, _w_polarisation_sums(pw, m4), tr))[0]
     return abs(ward) / abs(me2_summed(s, t, m3, m4, m3) / 4.0)
 
 
 def dsigma_dt(s, t, m3, m4, alpha_s, m_top_prop=172.5):
-    """d sigma / d t for g b -> t W- in GeV^-4 (averaged over 2 x 2 spins and 3 x 8 colours)."""
+    """d sigma / d t for g b -> t W- in GeV^-4 (averaged over 2 x 2 spins and 3 x 8 colours); t: number or array."""
     me2 = 4 * np.pi * alpha_s * G2_WEAK / 2 * me2_summed(s, t, m3, m4, m_top_prop) / (4 * 24)
     return me2 / (16 * np.pi * s**2)
 
@@ -117,7 +127,7 @@ class SigmaGB2TW(pythia8mc.Sigma2Process):
         # t with respect to the b: b first -> tH, gluon first -> uH (p3 = top).
         args = (self.m3, self.m4, self.alpS, self.m_top)
         f = self.open_frac
-        self._sigma = (f * dsigma_dt(self.sH, self.tH, *args), f * dsigma_dt(self.sH, self.uH, *args))
+        self._sigma = tuple(f * dsigma_dt(self.sH, np.array([self.tH, self.uH]), *args))
 
     def sigmaHat(self):
         if abs(self.id1) == 5 and self.id2 == 21:

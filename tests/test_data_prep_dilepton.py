@@ -78,6 +78,16 @@ def test_wt_matrix_element_is_gauge_invariant():
         assert wt_process.me2_summed(s, t, 172.5, 80.4) > 0
 
 
+def test_wt_matrix_element_batched_equals_one_at_a_time():
+    # Pythia's sigmaKin evaluates both orientations (t and u) in one call; each must equal the single evaluation.
+    s, m3, m4 = 700.0**2, 170.0, 81.0
+    ts = np.array([-1.0e4, -1.2e5, -3.0e5])
+    batched = wt_process.me2_summed(s, ts, m3, m4)
+    single = [wt_process.me2_summed(s, t, m3, m4) for t in ts]
+    np.testing.assert_allclose(batched, single, rtol=1e-12)
+    assert len(set(np.round(single, 6))) == 3  # the three points differ: the comparison is not trivial
+
+
 @pytest.fixture(scope="module")
 def small_sample(tmp_path_factory):
     out = tmp_path_factory.mktemp("dl") / "dl.root"
