@@ -110,3 +110,12 @@ def test_smoke_run_writes_every_output(tmp_path, generator):
 
     generate.main(["--run", str(run), "--events", "1000", "--out", str(out)])
     assert pd.read_parquet(out).shape == (1000, 8)
+
+    # resuming to more steps continues from the last checkpoint and accumulates the training time
+    first = json.loads((run / "config.json").read_text())
+    train.main(["--preset", "quick", "--input", str(data), "--out", str(run), "--steps", "9", "--eval-every", "3",
+                "--checkpoint-every", "3", "--batch-size", "64", "--generator", generator, "--no-evaluate"])
+    second = json.loads((run / "config.json").read_text())
+    assert second["trained_steps"] == 9 and second["resumed_from"] == 6
+    assert second["train_seconds"] > first["train_seconds"]
+    assert [r["step"] for r in json.loads((run / "validation_history.json").read_text())] == [3, 6, 9]

@@ -88,11 +88,14 @@ def evaluate_run(run, seed=12345, n_generated=20000):
     floor_auc = metrics.classifier_two_sample_test(test, val, n_splits=5, seed=seed)
     pub_worst = max(v["rel_diff"] for v in published.TABLE1.values())
 
+    took = "unknown time" if cfg["train_seconds"] is None else f"{cfg['train_seconds'] / 60:.1f} min"
+    if cfg.get("resumed_from"):
+        took += f", resumed at step {cfg['resumed_from']}"
     header = [
         f"# Lebese & Ruan Table 1, reproduced (preset: {cfg['preset']})",
         "",
         f"preset **{cfg['preset']}**, generator **{cfg['generator']}**, objective {cfg['objective']}, "
-        f"{cfg['trained_steps']} generator iterations ({cfg['train_seconds'] / 60:.1f} min), n_critic "
+        f"{cfg['trained_steps']} generator iterations ({took}), n_critic "
         f"{cfg['n_critic']}, EMA {cfg['ema']}, tail treatment {cfg['tail_treatment']}; "
         f"{cfg['n_train']} training / {cfg['n_val']} validation / {cfg['n_test']} test MC events; checkpoint "
         f"at step {cfg['selected_checkpoint']} selected by worst-feature {cfg['select_by']} on the validation MC "

@@ -11,6 +11,7 @@ computed on the test MC only.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -32,8 +33,8 @@ PRESETS = {
                   events=3_600_000, mpi=True),  # ~14 % pass the selection -> ~5e5 events
     # Same networks; CPU-sized: fewer events and steps, the WGAN-GP authors' 5:1 schedule with Adam(1e-4, 0.5,
     # 0.9) and an EMA of the generator, which the facts measured on these machines show converge in minutes.
-    "quick": dict(PAPER_RECIPE, lr=1e-4, beta2=0.9, n_critic=5, ema=0.99, steps=1500, checkpoint_every=500,
-                  eval_every=100, events=100_000, mpi=False),
+    "quick": dict(PAPER_RECIPE, lr=1e-4, beta2=0.9, n_critic=5, ema=0.99, steps=3000, checkpoint_every=500,
+                  eval_every=100, events=300_000, mpi=False),
 }
 SPLIT = (0.6, 0.2, 0.2)  # train / validation / test fractions (our choice)
 
@@ -229,7 +230,7 @@ def train(cfg, run, train_x, val_x, pipeline):
     else:
         losses = {}
     seconds = time.time() - t0
-    return gan, evaluation, losses, seconds
+    return gan, evaluation, losses, seconds, start
 
 
 def main(argv=None):
@@ -257,15 +258,20 @@ def main(argv=None):
     write_table(pd.DataFrame(test_x, columns=FEATURES), run / "test_mc.parquet")
     write_table(pd.DataFrame(val_x, columns=FEATURES), run / "validation_mc.parquet")
 
-    gan, evaluation, losses, seconds = train(cfg, run, train_x, val_x, pipeline)
-    cfg.update(selected_checkpoint=evaluation.best_step, selected_value=evaluation.best,
+    previous = json.loads((run / "config.json").read_text()) if (run / "config.json").exists() else {}
+    gan, evaluation, losses, seconds, start = train(cfg, run, train_x, val_x, pipeline)
+    if start:  # a resumed run: add the earlier invocation's training time if it ended at this step, else unknown
+        earlier = previous.get("train_seconds") if previous.get("trained_steps") == start else None
+        seconds = None if earlier is None else seconds + earlier
+    cfg.update(selected_checkpoint=evaluation.best_step, selected_value=evaluation.best, resumed_from=start,
                train_seconds=seconds, trained_steps=gan.step, n_train=len(train_x), n_val=len(val_x),
                n_test=len(test_x), deviations=deviations(cfg))
     write_json(cfg, run / "config.json")
     write_json(losses, run / "losses.json")
     if evaluation.best is None:
         raise RuntimeError(f"{run}: no finite validation {cfg['select_by']} was recorded; nothing to select")
-    print(f"trained {gan.step} generator steps in {seconds / 60:.1f} min; best validation {cfg['select_by']} = "
+    took = "in an unknown time" if seconds is None else f"in {seconds / 60:.1f} min"
+    print(f"trained {gan.step} generator steps {took}; best validation {cfg['select_by']} = "
           f"{evaluation.best:.4f} at step {evaluation.best_step}", flush=True)
     if not args.no_evaluate:
         import evaluate
