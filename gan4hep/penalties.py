@@ -46,10 +46,13 @@ def _identity(x):
 
 
 class MMDPenalty:
-    """weight * sum_k MMD^2(obs_k(real), obs_k(fake)), one kernel width per observable (Butter et al.).
+    """weight * sum_k sum_s MMD^2_s(obs_k(real), obs_k(fake)) (Butter et al.; several widths s: multi-scale).
 
-    ``widths`` has one entry per observable column (a scalar is broadcast). The sum over observables uses one
-    1-d kernel each, so a narrow resonance and a broad one each get a width matched to them.
+    ``widths`` has one entry per observable column (a scalar is broadcast). An entry may itself be a sequence of
+    widths: the MMD^2 of that observable is then summed over them (a multi-scale kernel). A kernel of the physical
+    width of a narrow resonance only pulls on generated values within a few widths of the data; adding a wide
+    kernel gives a gradient while the generated values are still far away. The sum over observables uses 1-d
+    kernels, so a narrow resonance and a broad one each get widths matched to them.
     """
 
     def __init__(self, observables=None, widths=1.0, kernel="breit_wigner", weight=1.0, name="mmd"):
@@ -62,18 +65,26 @@ class MMDPenalty:
         self.name = name
 
     def _widths(self, k):
+        """One list of kernel widths per observable column."""
         widths = list(self.widths) if hasattr(self.widths, "__len__") else [self.widths] * k
         if len(widths) != k:
             raise ValueError(f"{self.name}: {len(widths)} kernel widths given for {k} observables")
-        return [float(w) for w in widths]
+        out = []
+        for w in widths:
+            ws = [float(v) for v in w] if hasattr(w, "__len__") else [float(w)]
+            if not ws or min(ws) <= 0:
+                raise ValueError(f"{self.name}: kernel widths must be positive, got {w}")
+            out.append(ws)
+        return out
 
     def __call__(self, real, fake):
         obs_r = self.observables(real)
         obs_f = self.observables(fake)
         k = obs_r.shape[-1]
         total = 0.0
-        for i, w in enumerate(self._widths(k)):
-            total = total + mmd2(obs_r[:, i], obs_f[:, i], w, self.kernel)
+        for i, ws in enumerate(self._widths(k)):
+            for w in ws:
+                total = total + mmd2(obs_r[:, i], obs_f[:, i], w, self.kernel)
         return self.weight * total
 
 

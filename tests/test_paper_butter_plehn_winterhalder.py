@@ -106,6 +106,56 @@ def test_mmd_on_masses_zero_for_identical_and_grows_with_shift():
     assert values[2] > 5 * values[0]
 
 
+def test_multiscale_mmd_on_masses_pulls_from_far_away():
+    """--mmd-extra-widths: with a 50 GeV kernel added the MMD still changes when the masses are 60 GeV off."""
+    x = (_events(256, seed=2) / bpw.SCALE).astype(np.float32)
+    far = [(_events(256, seed=3, shift=s) / bpw.SCALE).astype(np.float32) for s in (-60, -50)]
+    narrow, wide = bpw.mmd_penalty(), bpw.mmd_penalty(extra_widths=(50.0,))
+    assert float(wide(x, x)) == pytest.approx(0.0, abs=1e-6)
+    d_narrow = float(narrow(x, far[0])) - float(narrow(x, far[1]))
+    d_wide = float(wide(x, far[0])) - float(wide(x, far[1]))
+    assert d_wide > 10 * abs(d_narrow) and d_wide > 0.01
+
+
+def test_deviations_paper_preset_is_the_recipe():
+    train = _import("train")
+    _, cfg = train.parse_args(["--preset", "paper", "--out", "x"])
+    assert cfg["deviations"] == []
+    assert cfg["ema_decay"] is None and cfg["mmd_extra_widths"] == [] and not cfg["select_best"]
+    assert (cfg["lr"], cfg["batch_size"], cfg["mmd_weight"], cfg["reg_weight"]) == (1e-3, 1024, 1.0, 1e-3)
+    _, cfg = train.parse_args(["--preset", "paper", "--out", "x", "--ema-decay", "0.99", "--lr", "3e-4"])
+    assert any(d.startswith("ema_decay: 0.99") for d in cfg["deviations"])
+    assert any(d.startswith("lr: 0.0003") for d in cfg["deviations"])
+    _, quick = train.parse_args(["--preset", "quick", "--out", "x"])
+    assert any(d.startswith("steps:") for d in quick["deviations"])
+    # every recipe setting the quick preset changes is listed
+    changed = [k for k, v in train.PAPER_RECIPE.items() if quick[k] != v]
+    assert all(any(d.startswith(k + ":") for d in quick["deviations"]) for k in changed)
+    # an option given on the command line switches a preset's option off again
+    _, off = train.parse_args(["--preset", "quick", "--out", "x", "--ema-decay", "0", "--mmd-extra-widths",
+                               "--no-select-best"])
+    assert off["ema_decay"] is None and off["mmd_extra_widths"] == [] and off["select_best"] is False
+
+
+def test_peak_fractions_and_distance():
+    train = _import("train")
+    m = obs.masses(_events(4000, seed=5))
+    ref = train._peak_fractions(m)
+    assert ref["W_within_5GeV"] > 0.7 and ref["top_within_15GeV"] > 0.9
+    shifted = train._peak_fractions(m + np.array([20.0, 20.0, 0.0, 0.0]))
+    assert shifted["W_within_5GeV"] < 0.1 and shifted["top_within_5GeV"] == ref["top_within_5GeV"]
+    # the selection distance: ~0 for the same peaks, grows with a shift and with a broader peak, bounded far off
+    m2 = obs.masses(_events(4000, seed=6))
+    same = train.peak_distance(m2, m)
+    assert same < 0.3
+    shift = [train.peak_distance(m2 + np.array([d, d, 0.0, 0.0]), m) for d in (2.0, 5.0)]
+    assert same < shift[0] < shift[1] and shift[1] == pytest.approx(2.5, abs=0.3)  # 5 GeV on 2 of 4 candidates
+    centre = np.array([80.4, 80.4, 173.0, 173.0])
+    broad = train.peak_distance(centre + 3 * (m2 - centre), m)
+    assert broad > 2 * same + 0.5
+    assert train.peak_distance(np.full_like(m2, 1e4), m) < train.PEAK_WINDOW + 1
+
+
 def test_peak_fit_recovers_breit_wigner():
     rng = np.random.default_rng(0)
     m = 80.4 + 0.5 * 2.1 * rng.standard_cauchy(200_000)
@@ -157,7 +207,9 @@ def test_smoke_run_writes_every_output(smoke_run):
                  "metrics.json", "generated_events.root", "generated_events.lhe", "config.json", "model.npz",
                  "generator.keras", "history.json", "no_mmd/model.npz"):
         assert (out / name).exists(), name
-    assert "preset: quick" in stdout
+    assert "preset: quick" in stdout and "differs from the paper: ema_decay" in stdout
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["selected_step"] == 2 and any(d.startswith("mmd_extra_widths") for d in cfg["deviations"])
     params = (out / "network_parameters.csv").read_text()
     assert "2382866" in params and "2377217" in params
     metrics = json.loads((out / "metrics.json").read_text())

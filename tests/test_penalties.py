@@ -74,6 +74,31 @@ def test_mmd_penalty_multiple_observables_one_width_each():
         MMDPenalty(kernel="laplace")
 
 
+def test_mmd_penalty_several_widths_per_observable_sum_and_reach():
+    rng = np.random.default_rng(4)
+    real = rng.normal(80.0, 1.0, (50, 2))
+    fake = rng.normal(82.0, 3.0, (40, 2))
+    # observable 0 gets a narrow and a wide kernel, observable 1 only a narrow one
+    pen = MMDPenalty(widths=[[2.0, 30.0], 1.5], kernel="breit_wigner", weight=0.5)
+    want = 0.5 * (_mmd2_loop(real[:, 0], fake[:, 0], 2.0, "breit_wigner")
+                  + _mmd2_loop(real[:, 0], fake[:, 0], 30.0, "breit_wigner")
+                  + _mmd2_loop(real[:, 1], fake[:, 1], 1.5, "breit_wigner"))
+    got = float(pen(ops.convert_to_tensor(real), ops.convert_to_tensor(fake)))
+    assert got == pytest.approx(want, rel=1e-9)
+    assert float(pen(ops.convert_to_tensor(real), ops.convert_to_tensor(real))) == pytest.approx(0.0, abs=1e-9)
+    # why a wide kernel: for a sample 60 widths away the narrow kernel's MMD^2 is saturated (hardly changes when
+    # the sample moves closer), the wide one still falls steeply towards the data
+    x = rng.normal(0.0, 0.1, 64)
+    narrow = [float(mmd2(ops.convert_to_tensor(x), ops.convert_to_tensor(x + s), 1.0, "breit_wigner")) for s in (60, 50)]
+    wide = [float(mmd2(ops.convert_to_tensor(x), ops.convert_to_tensor(x + s), 50.0, "breit_wigner")) for s in (60, 50)]
+    assert narrow[0] - narrow[1] < 1e-3
+    assert wide[0] - wide[1] > 0.05
+    with pytest.raises(ValueError, match="positive"):
+        MMDPenalty(widths=[[2.0, 0.0]])(real[:, :1], fake[:, :1])
+    with pytest.raises(ValueError, match="positive"):
+        MMDPenalty(widths=[[]])(real[:, :1], fake[:, :1])
+
+
 def test_peak_penalty_hand_computation():
     real = np.array([[1.0, 10.0], [3.0, 14.0], [2.0, 12.0]])
     fake = np.array([[0.0, 11.0], [4.0, 11.0]])

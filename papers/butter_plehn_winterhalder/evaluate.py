@@ -254,7 +254,10 @@ def evaluate_run(run, baseline=None, out=None, n_events=None, classifier=True, s
                          "q90_px_over_sumpt": float(np.quantile(rx, 0.9))}
     result = {
         "preset": preset, "run": str(run), "label": label, "steps": gan.step, "n_generated": n,
-        "n_train": cfg["train_events"], "training_seconds": hist.get("seconds"),
+        "trained_steps": cfg.get("trained_steps", gan.step), "selected_step": cfg.get("selected_step"),
+        "deviations_from_paper": cfg.get("deviations", []),
+        "n_train": cfg["train_events"], "n_validation": cfg.get("n_validation", 0),
+        "training_seconds": hist.get("seconds"),
         "mass_peaks": fits, "momentum_balance": balance,
         "corr_pt_t_pt_b_median_abs_rel_diff": rel_corr,
         "bulk_mean_abs_dev_all_observables": float(np.mean([v["mean_abs_dev"] for v in per_obs.values()])),

@@ -84,9 +84,14 @@ def resonance_masses(x):
     return ops.stack(out, axis=1)
 
 
-def mmd_penalty(kernel="breit_wigner", widths=None, weight=1.0):
-    """lambda_G * sum over the four candidates of MMD^2 of their masses (kernel widths in GeV)."""
+def mmd_penalty(kernel="breit_wigner", widths=None, weight=1.0, extra_widths=()):
+    """lambda_G * sum over the four candidates of MMD^2 of their masses (kernel widths in GeV).
+
+    ``extra_widths`` (not in the paper): further kernel widths added to every candidate (a multi-scale MMD).
+    """
     widths = [w for _, _, w in RESONANCES] if widths is None else list(widths)
+    if extra_widths:
+        widths = [[w, *extra_widths] for w in widths]
     return penalties.MMDPenalty(observables=resonance_masses, widths=widths, kernel=kernel, weight=weight)
 
 
@@ -97,9 +102,9 @@ def optimizer(lr=1e-3, decay=0.1, decay_steps=1000, beta_1=0.5, beta_2=0.9):
 
 
 def build_gan(use_mmd=True, reg_weight=1e-3, mmd_weight=1.0, kernel="breit_wigner", widths=None, lr=1e-3,
-              decay=0.1, decay_steps=1000, ema_decay=None, jit_compile=True, seed=None):
+              decay=0.1, decay_steps=1000, ema_decay=None, jit_compile=True, seed=None, extra_widths=()):
     """The compiled GAN; ``use_mmd=False`` drops the MMD term (the slides' "without the additional loss")."""
-    pens = [mmd_penalty(kernel, widths, mmd_weight)] if use_mmd else []
+    pens = [mmd_penalty(kernel, widths, mmd_weight, extra_widths)] if use_mmd else []
     gan = GAN(build_generator(), build_discriminator(), LATENT_DIM, noise=NormalNoise(seed=seed),
               objective=objectives.RothBCE(reg_weight), penalties=pens, ema_decay=ema_decay,
               preprocessing=Scale(SCALE).fit(np.zeros((1, 24))))  # fixed: nothing is fitted
