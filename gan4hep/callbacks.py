@@ -75,7 +75,6 @@ class PeriodicCheckpoint(keras.callbacks.Callback):
         self.directory = Path(directory)
         self.every = int(every)
         self.keep = keep
-
         self._last_step = None
 
     def _save(self):

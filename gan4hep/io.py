@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-__all__ = ["atomic_path", "read_table", "write_table", "write_json", "markdown_table", "read_metadata", "write_root", "root_tree_names",
-           "check_finite", "SUFFIXES"]
+__all__ = ["atomic_path", "read_table", "write_table", "write_json", "markdown_table", "read_metadata", "write_root",
+           "root_tree_names", "check_finite", "SUFFIXES"]
 
 SUFFIXES = (".root", ".parquet", ".csv", ".h5", ".hdf5")
 
@@ -256,8 +256,6 @@ def read_metadata(path, tree=None):
 
 def write_json(obj, path):
     """Write ``obj`` as JSON to ``path`` atomically (numpy scalars become floats)."""
-    import json
-
     with atomic_path(path) as tmp:
         Path(tmp).write_text(json.dumps(obj, indent=1, default=float))
     return Path(path)
@@ -265,8 +263,6 @@ def write_json(obj, path):
 
 def markdown_table(df, index=False, floatfmt="{:.4g}"):
     """A DataFrame as a GitHub Markdown table (floats with ``floatfmt``; the index as first column if ``index``)."""
-    import numpy as np
-
     def fmt(v):
         return floatfmt.format(v) if isinstance(v, (float, np.floating)) else str(v)
 

@@ -35,7 +35,7 @@ PAPER_RECIPE = dict(lr=1e-3, decay=0.1, batch_size=1024, reg_weight=1e-3, mmd_we
 PRESETS = {
     # slides: 1e6 training events, batch 1024, 1000 epochs x 1000 iterations
     "paper": dict(PAPER_RECIPE, train_events=1_000_000, test_events=100_000, steps=1_000_000, steps_per_epoch=1000,
-                  batch_size=1024, eval_every=10_000, checkpoint_every=10_000),
+                  eval_every=10_000, checkpoint_every=10_000),
     # Our choice: the same networks, ~10 minutes per network on 2 CPU cores. Options that differ from the paper's
     # recipe (measured in the README): batch 256 (more steps per minute), lambda_G = 10 and MMD kernels of 10 and
     # 50 GeV next to the physical widths (a gradient while the masses are still far from the poles), an EMA of

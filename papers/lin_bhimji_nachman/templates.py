@@ -330,9 +330,9 @@ def main(argv=None):
           f"{args.template_mass_bin:g} GeV) from {len(control)} control jets; "
           f"{int((tmpl.counts.sum(axis=1) <= 0).sum())} empty bins borrow a neighbour")
     tmpl.save(out / "templates.npz")
-    regions = [r for r in ("control_es", "validation", "signal") if data.get(r) is not None
-               and len(data[r]) >= MIN_JETS]
-    skipped = [r for r in ("control_es", "validation", "signal") if r not in regions]
+    evaluated = ("control_es", "validation", "signal")
+    regions = [r for r in evaluated if data.get(r) is not None and len(data[r]) >= MIN_JETS]
+    skipped = [r for r in evaluated if r not in regions]
     if skipped:
         print(f"not evaluated (fewer than {MIN_JETS} jets in our sample): {', '.join(skipped)}")
     dressed = {r: tmpl.dress(data[r]["pt"], data[r]["eta"], copies=cfg["dress"], seed=args.seed + 1) for r in regions}
