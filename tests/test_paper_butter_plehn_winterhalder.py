@@ -75,6 +75,33 @@ def test_parameter_counts_are_the_published_ones():
         == 2377217
 
 
+def test_kaiming_option_keeps_the_counts_and_spreads_the_untrained_generator():
+    """Keras' Glorot default (the paper's reading) starts the 10-layer generator collapsed; --init kaiming does not."""
+    import keras
+    from gan4hep.networks import count_trainable
+
+    z = np.random.default_rng(0).standard_normal((2000, 18)).astype(np.float32)
+    spread = {}
+    for init in bpw.INITS:
+        keras.utils.set_random_seed(0)
+        g = bpw.build_generator(init)
+        assert count_trainable(g) == 2382866 and count_trainable(bpw.build_discriminator(init)) == 2377217
+        p = np.asarray(g(z)).reshape(-1, 6, 4)[..., :3] * bpw.SCALE  # GeV
+        spread[init] = float(p.std(axis=0).mean())
+    assert spread["glorot"] < 20.0 < 200.0 < spread["kaiming"]
+    with pytest.raises(ValueError, match="initialisation"):
+        bpw.build_generator("zeros")
+
+
+def test_component_mmd_penalises_a_collapsed_generator():
+    x = (_events(512, seed=2) / bpw.SCALE).astype(np.float32)
+    same_physics = (_events(512, seed=3) / bpw.SCALE).astype(np.float32)
+    collapsed = np.repeat(same_physics[:1], 512, axis=0)
+    pen = bpw.component_mmd_penalty(1.0)
+    assert float(pen(x, x)) == pytest.approx(0.0, abs=1e-6)
+    assert float(pen(x, collapsed)) > 10 * float(pen(x, same_physics))
+
+
 def test_on_shell_layer_gives_the_masses():
     masses = np.array([0.0, 0.0, 4.7, 0.0, 0.0, 4.7]) / bpw.SCALE
     layer = bpw.OnShell(masses, eps=0.0)
@@ -162,8 +189,34 @@ def test_peak_fit_recovers_breit_wigner():
     f = obs.fit_peak(m, 80.4)
     assert f["position"] == pytest.approx(80.4, abs=0.05)
     assert f["width"] == pytest.approx(2.1, rel=0.05)
+    assert f["iqr"] == pytest.approx(2.1, rel=0.02)  # quartiles of a Breit-Wigner: M -+ Gamma / 2
     broad = obs.fit_peak(80.4 + 8 * rng.standard_normal(200_000), 80.4)
-    assert broad["width"] > 3 * f["width"]
+    assert broad["width"] > 3 * f["width"] and broad["iqr"] > 4 * f["iqr"]
+    none = obs.fit_peak(rng.uniform(0, 60, 10_000), 80.4)  # nothing within +-15 GeV: no fit, the IQR remains
+    assert np.isnan(none["width"]) and none["iqr"] == pytest.approx(30.0, rel=0.05)
+
+
+def test_width_comparison_with_and_without_mmd():
+    evaluate = _import("evaluate")
+    rng = np.random.default_rng(1)
+
+    def fits(w_gamma, t_gamma, shift=0.0):
+        w = 80.4 + shift + 0.5 * w_gamma * rng.standard_cauchy(100_000)
+        t = 173.0 + shift + 0.5 * t_gamma * rng.standard_cauchy(100_000)
+        return {"W": obs.fit_peak(w, 80.4), "top": obs.fit_peak(t, 173.0)}
+
+    truth = fits(2.1, 1.4)
+    table = evaluate.width_comparison({"Truth": truth, "GAN (MMD)": fits(2.5, 2.0), "GAN (no MMD)": fits(6.0, 9.0)})
+    assert table["mmd_closer"].all() and len(table) == 4
+    swapped = evaluate.width_comparison({"Truth": truth, "GAN (MMD)": fits(6.0, 9.0),
+                                         "GAN (no MMD)": fits(2.5, 2.0)})
+    assert not swapped["mmd_closer"].any()
+    # no peak without MMD (no candidate within 15 GeV of the poles): the fit row counts it as farther
+    far = {"W": obs.fit_peak(rng.uniform(0, 50, 100_000), 80.4), "top": obs.fit_peak(rng.uniform(0, 120, 100_000),
+                                                                                       173.0)}
+    no_peak = evaluate.width_comparison({"Truth": truth, "GAN (MMD)": fits(2.5, 2.0), "GAN (no MMD)": far})
+    fit_rows = no_peak[no_peak.measure == "Breit-Wigner FWHM"]
+    assert fit_rows["without MMD"].isna().all() and no_peak["mmd_closer"].all()
 
 
 def test_momentum_balance_and_tail():
@@ -202,12 +255,12 @@ def smoke_run(tmp_path_factory):
 def test_smoke_run_writes_every_output(smoke_run):
     out, stdout = smoke_run
     for name in ("network_parameters.csv", "network_parameters.md", "mass_peaks.csv", "mass_peaks.png",
-                 "mass_peaks.pdf", "distributions_particles.png", "distributions_candidates.png",
-                 "corr_pt_t_pt_b.png", "momentum_conservation.png", "tail_pt.png", "fidelity.csv", "fidelity.md",
-                 "metrics.json", "generated_events.root", "generated_events.lhe", "config.json", "model.npz",
-                 "generator.keras", "history.json", "no_mmd/model.npz"):
+                 "mass_peaks.pdf", "width_comparison.csv", "width_comparison.md", "distributions_particles.png",
+                 "distributions_candidates.png", "corr_pt_t_pt_b.png", "momentum_conservation.png", "tail_pt.png",
+                 "fidelity.csv", "fidelity.md", "metrics.json", "generated_events.root", "generated_events.lhe",
+                 "config.json", "model.npz", "generator.keras", "history.json", "no_mmd/model.npz"):
         assert (out / name).exists(), name
-    assert "preset: quick" in stdout and "differs from the paper: ema_decay" in stdout
+    assert "preset: quick" in stdout and "differs from the paper: decay_steps" in stdout
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["selected_step"] == 2 and any(d.startswith("mmd_extra_widths") for d in cfg["deviations"])
     params = (out / "network_parameters.csv").read_text()
@@ -215,6 +268,7 @@ def test_smoke_run_writes_every_output(smoke_run):
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["mass_peaks"]) == {"Truth", "GAN (MMD)", "GAN (no MMD)"}
     assert metrics["mass_peaks"]["Truth"]["W"]["position"] == pytest.approx(80.4, abs=0.5)
+    assert len(metrics["width_comparison"]) == 4
     assert "w1" in metrics["observables"]["pt_b1"] and "mean_abs_dev" in metrics["observables"]["m_t1"]
     fid = (out / "fidelity.csv").read_text()
     assert "p5_E" in fid and "m_t2" in fid
