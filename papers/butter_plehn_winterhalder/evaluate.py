@@ -103,14 +103,19 @@ def width_comparison(fits, mmd="GAN (MMD)", no_mmd="GAN (no MMD)", truth="Truth"
 
     Two measures: the Breit-Wigner fit's FWHM (NaN where there is no peak to fit) and the interquartile range,
     defined for any distribution (equal to the FWHM for a Breit-Wigner). ``mmd_closer`` compares |width - truth|;
-    a model without a fitted peak counts as farther from the truth than one with a peak.
+    a model without a fitted peak counts as farther from the truth than one with a peak (None: no truth peak).
     """
     rows = []
     for res in ("W", "top"):
         for measure, key in (("Breit-Wigner FWHM", "width"), ("interquartile range", "iqr")):
             t, a, b = fits[truth][res][key], fits[mmd][res][key], fits[no_mmd][res][key]
             da, db = abs(a - t), abs(b - t)
-            closer = bool(da < db) if np.isfinite(da) and np.isfinite(db) else bool(np.isfinite(da))
+            if not np.isfinite(t):
+                closer = None
+            elif np.isfinite(da) and np.isfinite(db):
+                closer = bool(da < db)
+            else:
+                closer = bool(np.isfinite(da))
             rows.append({"resonance": res, "measure": measure, "truth": t, "with MMD": a, "without MMD": b,
                          "|MMD - truth|": da, "|no MMD - truth|": db, "mmd_closer": closer})
     return pd.DataFrame(rows)

@@ -50,11 +50,14 @@ def fit_peak(m, centre, half_window=15.0, bin_width=0.5):
     """Breit-Wigner (Cauchy) fit to the mass histogram within centre +- half_window.
 
     Returns dict: position, width (FWHM Gamma), their fit errors, fraction of candidates within +- 5 GeV of
-    ``centre`` and in the window, median and interquartile range ``iqr``. Position/width are NaN if fewer than 50
-    candidates lie in the window. The IQR is a width defined for any distribution, peaked or not, and equals the
-    FWHM for a pure Breit-Wigner line shape (its quartiles are M -+ Gamma/2).
+    ``centre`` and in the window, median and interquartile range ``iqr``. Position/width are NaN where there is no
+    peak: fewer than 50 candidates in the window, or a fitted FWHM of half the window or more (a slope across the
+    window, not a peak). The IQR is a width defined for any distribution, peaked or not, and equals the FWHM for a
+    pure Breit-Wigner line shape (its quartiles are M -+ Gamma/2).
     """
     m = np.asarray(m, dtype=np.float64)
+    if m.size == 0:
+        raise ValueError("fit_peak: no mass values")
     edges = np.arange(centre - half_window, centre + half_window + 1e-9, bin_width)
     counts, _ = np.histogram(m, edges)
     inside = counts.sum()
@@ -73,6 +76,8 @@ def fit_peak(m, centre, half_window=15.0, bin_width=0.5):
         p, cov = optimize.curve_fit(_cauchy, c, dens, p0=p0, sigma=err, absolute_sigma=True,
                                     bounds=([0, centre - half_window, 0.01], [np.inf, centre + half_window, 1e3]))
     except (RuntimeError, ValueError):
+        return out
+    if p[2] >= half_window:
         return out
     e = np.sqrt(np.diag(cov))
     out.update(position=float(p[1]), width=float(p[2]), position_error=float(e[1]), width_error=float(e[2]))

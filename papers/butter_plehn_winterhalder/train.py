@@ -102,6 +102,8 @@ def parse_args(argv=None):
                 "select_best"):
         if getattr(args, key) is not None:
             cfg[key] = getattr(args, key)
+    if cfg["decay_steps"] < 1 or cfg["component_mmd"] < 0 or cfg["mmd_weight"] < 0:
+        p.error("--decay-steps must be >= 1, --component-mmd and --mmd-weight >= 0")
     if args.widths is not None:
         cfg["widths"] = list(args.widths)
     if args.mmd_extra_widths is not None:
@@ -194,8 +196,10 @@ def peak_summary(gan, n=20000, seed=12345, reference=None):
     import observables
 
     m = observables.masses(gan.generate(n, seed=seed))
-    out = {**_peak_fractions(m), **{f"{k}_{q}": float(v) for k, mk in (("W", m[:, :2]), ("top", m[:, 2:]))
-                                     for q, v in zip(("q25", "median", "q75"), np.quantile(mk, (0.25, 0.5, 0.75)))}}
+    out = _peak_fractions(m)
+    for name, pooled in (("W", m[:, :2]), ("top", m[:, 2:])):
+        for q, v in zip(("q25", "median", "q75"), np.quantile(pooled, (0.25, 0.5, 0.75))):
+            out[f"{name}_{q}"] = float(v)
     if reference is not None:
         out["peak_distance"] = peak_distance(m, reference)
     return out
