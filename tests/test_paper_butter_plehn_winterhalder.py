@@ -217,6 +217,8 @@ def test_peak_fit_recovers_breit_wigner():
     assert np.isnan(flat["width"]) and np.isnan(flat["position"]) and flat["iqr"] > 12
     none = obs.fit_peak(rng.uniform(0, 60, 10_000), 80.4)  # nothing within +-15 GeV: no fit, the IQR remains
     assert np.isnan(none["width"]) and none["iqr"] == pytest.approx(30.0, rel=0.05)
+    with pytest.raises(ValueError, match="no mass values"):
+        obs.fit_peak([], 80.4)
 
 
 def test_width_comparison_with_and_without_mmd():

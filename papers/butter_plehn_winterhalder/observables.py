@@ -64,7 +64,7 @@ def fit_peak(m, centre, half_window=15.0, bin_width=0.5):
     q25, q50, q75 = np.quantile(m, (0.25, 0.5, 0.75))
     out = {"median": float(q50), "iqr": float(q75 - q25),
            "fraction_within_5GeV": float(np.mean(np.abs(m - centre) < 5.0)),
-           "fraction_in_window": float(inside / max(len(m), 1)), "position": np.nan, "width": np.nan,
+           "fraction_in_window": float(inside / len(m)), "position": np.nan, "width": np.nan,
            "position_error": np.nan, "width_error": np.nan}
     if inside < 50:
         return out
