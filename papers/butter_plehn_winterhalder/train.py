@@ -158,11 +158,13 @@ def load_events(cfg, jobs=1):
 
 
 def build(cfg, use_mmd):
+    """The GAN of a run config; recipe keys missing from an older config.json take the paper's values."""
+    cfg = {**PAPER_RECIPE, **cfg}
     return bpw.build_gan(use_mmd=use_mmd, reg_weight=cfg["reg_weight"], mmd_weight=cfg["mmd_weight"],
                          kernel=cfg["kernel"], widths=cfg["widths"], lr=cfg["lr"], decay=cfg["decay"],
-                         decay_steps=cfg.get("decay_steps", 1000), ema_decay=cfg["ema_decay"],
-                         jit_compile=cfg["jit_compile"], seed=cfg["seed"], extra_widths=cfg.get("mmd_extra_widths", []),
-                         init=cfg.get("init", "glorot"), component_mmd=cfg.get("component_mmd", 0.0))
+                         decay_steps=cfg["decay_steps"], ema_decay=cfg["ema_decay"], jit_compile=cfg["jit_compile"],
+                         seed=cfg["seed"], extra_widths=cfg["mmd_extra_widths"], init=cfg["init"],
+                         component_mmd=cfg["component_mmd"])
 
 
 POLES = (80.4, 173.0)  # GeV: where the monitor counts W and top candidates
