@@ -32,7 +32,7 @@ def build(name):
         return GAN(gen, critic, 128, objective="wgan_gp", n_critic=5), 8, 0
     gen = mlp(18, [512] * 10, 18, "leaky_relu")
     critic = mlp(24, [512] * 10, 1, "leaky_relu")
-    return GAN(gen, critic, 12, objective="wgan_gp", n_critic=5, condition_dim=6), 18, 6
+    return GAN(gen, critic, 12, objective="wgan_gp", n_critic=5, context_dim=6), 18, 6
 
 
 def time_model(name, batch, steps, warmup, seed, jit):

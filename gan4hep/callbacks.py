@@ -1,6 +1,8 @@
-"""Keras callbacks for long GAN runs: periodic checkpoints with resume, a divergence guard, periodic evaluation.
+"""Keras callbacks for long runs: periodic checkpoints with resume, a divergence guard, periodic evaluation.
 
-All of them count *generator steps* (``model.step``), so a resumed run continues the same schedule.
+They talk to the model contract only (``gan4hep.models.base``: ``step``, ``finite``, ``save_checkpoint``,
+``load_checkpoint``) and count the model's steps (generator steps for a GAN), so a resumed run continues the same
+schedule whatever the model family.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import re
 from pathlib import Path
 
 import keras
-import numpy as np
 
 from .io import write_json
 
@@ -38,7 +39,7 @@ def latest_checkpoint(directory):
 
 
 def resume(model, directory):
-    """Load the newest checkpoint in ``directory`` into ``model``; return the generator step it restores (0 if
+    """Load the newest checkpoint in ``directory`` into ``model``; return the step it restores (0 if
     there is none)."""
     path = latest_checkpoint(directory)
     return 0 if path is None else model.load_checkpoint(path)
@@ -48,13 +49,8 @@ def _finite(logs):
     return all(math.isfinite(float(v)) for v in (logs or {}).values())
 
 
-def _finite_weights(model):
-    """Losses are logged before the update: a NaN gradient shows only in the weights."""
-    return all(np.isfinite(np.asarray(w)).all() for w in model.generator.weights + model.critic.weights)
-
-
 class StopAt(keras.callbacks.Callback):
-    """End training exactly at ``steps`` generator steps (``fit`` epochs need not divide the schedule)."""
+    """End training exactly at ``steps`` model steps (``fit`` epochs need not divide the schedule)."""
 
     def __init__(self, steps):
         super().__init__()
@@ -66,8 +62,9 @@ class StopAt(keras.callbacks.Callback):
 
 
 class PeriodicCheckpoint(keras.callbacks.Callback):
-    """Save ``ckpt-<step>.npz`` (weights + optimizer state, atomically) every ``every`` generator steps and at the
-    end of training; keep the newest ``keep`` (None: all). Never writes a checkpoint after a non-finite loss, so the
+    """Save ``ckpt-<step>.npz`` (weights + optimizer state, atomically) every ``every`` model steps and at the
+    end of training; keep the newest ``keep`` (None: all). Never writes a checkpoint after a non-finite loss or
+    with non-finite weights (losses are logged before the update: a NaN gradient shows only in the weights), so the
     newest checkpoint is always the last good one."""
 
     def __init__(self, directory, every, keep=None):
@@ -80,7 +77,7 @@ class PeriodicCheckpoint(keras.callbacks.Callback):
     def _save(self):
         """Write this step's checkpoint (replacing a stale file of an earlier run with the same name)."""
         step = self.model.step
-        if step == self._last_step or not _finite_weights(self.model):
+        if step == self._last_step or not self.model.finite():
             return
         self.model.save_checkpoint(self.directory / f"ckpt-{step:09d}.npz")
         self._last_step = step
@@ -111,13 +108,13 @@ class DivergenceGuard(keras.callbacks.Callback):
             self.model.stop_training = True
             last = latest_checkpoint(self.checkpoint_dir) if self.checkpoint_dir else None
             raise TrainingDiverged(
-                f"training diverged at generator step {self.model.step}: {', '.join(bad)} = "
+                f"training diverged at step {self.model.step}: {', '.join(bad)} = "
                 f"{', '.join(str(float(logs[k])) for k in bad)}; last good checkpoint: {last or 'none'}"
             )
 
 
 class PeriodicEvaluation(keras.callbacks.Callback):
-    """Every ``every`` generator steps call ``evaluate(model) -> dict`` and record it with the step.
+    """Every ``every`` model steps call ``evaluate(model) -> dict`` and record it with the step.
 
     With ``monitor`` set, the best value (``mode`` "min"/"max") is tracked and, if ``best_path`` is given, the
     model's checkpoint at that step is saved there (atomically). ``history`` is written to ``history_path`` as JSON

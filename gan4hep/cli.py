@@ -1,33 +1,70 @@
-"""``gan4hep`` console script: train a GAN on your own ntuple, generate events from it, evaluate them.
+"""``gan4hep`` console script: train a generative model on your own ntuple, sample events from it, evaluate them.
 
 ::
 
     gan4hep train --input events.root --columns pt,eta,m --out RUN --steps 20000
-    gan4hep generate --run RUN --events 100000 --out generated.parquet
+    gan4hep generate --run RUN --samples 100000 --out generated.parquet
     gan4hep evaluate --run RUN --input validation.root
 
-A run folder holds everything needed to continue or use a run: ``config.json`` (every option, so the networks
-can be rebuilt), ``preprocessing.json`` (the min-max scaling, undone on generation), ``checkpoints/`` (weights and
-optimizer state; ``train`` resumes from the newest), ``history.json`` (losses) and ``generator.keras``.
+The run folder is a ``gan4hep.runs.Run``: ``recipe.json`` (every option, written once, so the networks can be
+rebuilt), ``preprocessing.json`` (the min-max scaling, undone on sampling), ``checkpoints/`` (weights and optimizer
+state; ``train`` on the same folder resumes from the newest), ``losses.json``, ``results.json`` and ``model.keras``
+(the exported sampler, physical units). Training goes through ``gan4hep.training.train``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import math
+import dataclasses
 import os
 import sys
 from pathlib import Path
 
-PRESETS = {
-    # default: a general-purpose WGAN-GP (5 critic steps, Adam 1e-4, betas (0.5, 0.9): the robust setting)
-    "default": {"steps": 20000, "widths": "256,256,256", "batch_size": 256},
-    # quick: a smoke test that runs in seconds
-    "quick": {"steps": 200, "widths": "64,64", "batch_size": 128},
-}
-DEFAULTS = {"latent_dim": 16, "activation": "leaky_relu", "objective": "wgan_gp", "lr": 1e-4, "beta1": 0.5,
-            "beta2": 0.9, "noise": "normal", "checkpoint_every": 1000, "keep": 3}
+from . import recipes
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """What ``gan4hep train`` trains: the table, the networks and the schedule (all stored in recipe.json)."""
+
+    preset: str = "default"
+    input: str = ""
+    tree: str | None = None
+    columns: tuple[str, ...] = ()
+    context: tuple[str, ...] = ()
+    seed: int = 0
+    steps: int = 20000
+    batch_size: int = 256
+    widths: tuple[int, ...] = (256, 256, 256)
+    latent_dim: int = 16
+    activation: str = "leaky_relu"
+    objective: str = "wgan_gp"
+    noise: str = "normal"
+    lr: float = 1e-4
+    beta1: float = 0.5
+    beta2: float = 0.9
+    n_critic: int | None = None  # None: 5 for Wasserstein objectives, else 1
+    clip: float = 0.01
+    regulariser_weight: float | None = None  # None: 10 for wgan_gp, 1e-3 for bce_roth
+    ema_decay: float | None = None
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 3
+    log_every: int = 500
+
+    def resolved(self) -> "Recipe":
+        """The recipe with the objective-dependent defaults filled in."""
+        return dataclasses.replace(
+            self, n_critic=self.n_critic if self.n_critic is not None else (5 if self.objective.startswith("wgan")
+                                                                             else 1),
+            regulariser_weight=(self.regulariser_weight if self.regulariser_weight is not None
+                                else 10.0 if self.objective == "wgan_gp" else 1e-3))
+
+
+# default: a general-purpose WGAN-GP (5 critic steps, Adam 1e-4, betas (0.5, 0.9): the robust setting);
+# quick: a smoke test that runs in seconds.
+DEFAULT = Recipe()
+PRESETS = {"default": DEFAULT,
+           "quick": dataclasses.replace(DEFAULT, preset="quick", steps=200, widths=(64, 64), batch_size=128)}
 
 
 class UserError(Exception):
@@ -35,98 +72,87 @@ class UserError(Exception):
 
 
 def _split(text):
-    return [c.strip() for c in text.split(",") if c.strip()] if text else []
+    return tuple(c.strip() for c in text.split(",") if c.strip()) if text else ()
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # Data and model
 # ---------------------------------------------------------------------------------------------------------------
 def _read(path, columns, tree=None):
+    import pandas as pd
+
     from .io import read_table
 
-    df = read_table(path, tree=tree, columns=columns)
+    df = read_table(path, tree=tree, columns=list(columns))
     if len(df) == 0:
         raise UserError(f"{path}: the table is empty")
     for c in columns:
-        if not _is_numeric(df[c]):
+        if not pd.api.types.is_numeric_dtype(df[c]) or isinstance(df[c].dtype, pd.CategoricalDtype):
             raise UserError(f"{path}: column {c!r} is not numeric ({df[c].dtype})")
     return df
 
 
-def _is_numeric(series):
-    import pandas as pd
-
-    return pd.api.types.is_numeric_dtype(series) and not isinstance(series.dtype, pd.CategoricalDtype)
-
-
-def build_model(config, preprocessing=None, condition_preprocessing=None):
-    """Rebuild the (compiled) GAN described by a run's ``config``."""
+def build_model(recipe: Recipe, preprocessing=None, context_preprocessing=None):
+    """The compiled GAN described by a run's recipe."""
     import keras
 
     from .models import GAN
     from .networks import mlp
     from .objectives import get_objective
 
-    n_x, n_c, latent = len(config["columns"]), len(config["condition"]), config["latent_dim"]
-    widths = [int(w) for w in _split(config["widths"])]
-    gen = mlp(latent + n_c, widths, n_x, config["activation"], name="generator")
-    critic = mlp(n_x + n_c, widths, 1, config["activation"], name="critic")
+    n_x, n_c, latent = len(recipe.columns), len(recipe.context), recipe.latent_dim
+    gen = mlp(latent + n_c, recipe.widths, n_x, recipe.activation, name="generator")
+    critic = mlp(n_x + n_c, recipe.widths, 1, recipe.activation, name="critic")
     kw = {}
-    if config["objective"] == "wgan_clip":
-        kw["clip"] = config["clip"]
-    elif config["objective"] in ("wgan_gp", "bce_roth"):
-        kw["weight"] = config["regulariser_weight"]
-    model = GAN(gen, critic, latent, noise=config["noise"], objective=get_objective(config["objective"], **kw),
-                n_critic=config["n_critic"], condition_dim=n_c, preprocessing=preprocessing,
-                condition_preprocessing=condition_preprocessing, ema_decay=config["ema_decay"])
+    if recipe.objective == "wgan_clip":
+        kw["clip"] = recipe.clip
+    elif recipe.objective in ("wgan_gp", "bce_roth"):
+        kw["weight"] = recipe.regulariser_weight
+    model = GAN(gen, critic, latent, noise=recipe.noise, objective=get_objective(recipe.objective, **kw),
+                n_critic=recipe.n_critic, context_dim=n_c, preprocessing=preprocessing,
+                context_preprocessing=context_preprocessing, ema_decay=recipe.ema_decay)
 
     def adam():
-        return keras.optimizers.Adam(config["lr"], beta_1=config["beta1"], beta_2=config["beta2"])
+        return keras.optimizers.Adam(recipe.lr, beta_1=recipe.beta1, beta_2=recipe.beta2)
 
     model.compile(adam(), adam())
     return model
 
 
-def load_run(run):
-    """(model with the newest checkpoint loaded, config) of a run folder."""
-    from .callbacks import latest_checkpoint
-    from .preprocessing import Pipeline
+def load_run(path):
+    """(model with the newest checkpoint loaded, recipe) of a run folder written by ``gan4hep train``."""
+    from .runs import Run
 
-    run = Path(run)
-    if not (run / "config.json").exists():
-        raise UserError(f"{run}: not a gan4hep run folder (no config.json)")
-    config = json.loads((run / "config.json").read_text())
-    prep = Pipeline.load(run / "preprocessing.json")
-    cprep = Pipeline.load(run / "condition_preprocessing.json") if config["condition"] else None
-    model = build_model(config, prep, cprep)
-    ckpt = latest_checkpoint(run / "checkpoints")
-    if ckpt is None:
-        raise UserError(f"{run}: no checkpoint in {run / 'checkpoints'}; train first")
-    model.load_checkpoint(ckpt)
-    return model, config
+    run = Run(path)
+    if not run.exists():
+        raise UserError(f"{path}: not a gan4hep run folder (no {Run.RECIPE})")
+    recipe = recipes.from_dict(Recipe, run.recipe(), base=DEFAULT)
+    cprep = run.load_preprocessing("context_preprocessing") if recipe.context else None
+    model = build_model(recipe, run.load_preprocessing(), cprep)
+    run.restore(model, prefer_best=False)
+    return model, recipe
 
 
-def _generate_frame(model, config, n, conditions, seed):
-    """Generated events as a DataFrame: condition columns (if any) then the generated columns."""
+def _sample_frame(model, recipe, n, context, seed):
+    """Sampled events as a DataFrame: context columns (if any) then the generated columns."""
     import pandas as pd
 
-    cond = None if conditions is None else conditions[config["condition"]].to_numpy(dtype="float64")
-    x = model.generate(n, condition=cond, seed=seed)
-    out = pd.DataFrame(x, columns=config["columns"])
-    if cond is not None:
-        out = pd.concat([pd.DataFrame(cond, columns=config["condition"]), out], axis=1)
+    ctx = None if context is None else context[list(recipe.context)].to_numpy(dtype="float64")
+    out = pd.DataFrame(model.sample(n, context=ctx, seed=seed), columns=list(recipe.columns))
+    if ctx is not None:
+        out = pd.concat([pd.DataFrame(ctx, columns=list(recipe.context)), out], axis=1)
     return out
 
 
-def _conditions(config, path, tree, n, seed):
-    """Condition rows for ``n`` events: all rows of ``path`` (n=None) or ``n`` rows drawn with replacement."""
+def _context_rows(recipe, path, tree, n, seed):
+    """Context rows for ``n`` events: all rows of ``path`` (n=None) or ``n`` rows drawn with replacement."""
     import numpy as np
 
-    if not config["condition"]:
+    if not recipe.context:
         return None, n
     if path is None:
-        raise UserError(f"this run is conditional on {config['condition']}: pass --conditions FILE holding them")
-    df = _read(path, config["condition"], tree)
+        raise UserError(f"this run is conditional on {list(recipe.context)}: pass --input FILE holding them")
+    df = _read(path, recipe.context, tree)
     if n is None or n == len(df):
         return df.reset_index(drop=True), len(df)
     rows = np.random.default_rng(seed).integers(0, len(df), n)
@@ -137,98 +163,71 @@ def _conditions(config, path, tree, n, seed):
 # Commands
 # ---------------------------------------------------------------------------------------------------------------
 def cmd_train(args):
-    import keras
-    import tensorflow as tf
-
-    from .callbacks import DivergenceGuard, PeriodicCheckpoint, StopAt, resume
-    from .io import write_json
+    from . import training
     from .preprocessing import MinMax, Pipeline
+    from .runs import Run, RunMismatch
 
-    preset = PRESETS[args.preset]
-    columns = _split(args.columns)
-    condition = _split(args.condition)
-    if not columns:
-        raise UserError("--columns is empty: name the features to generate, e.g. --columns pt,eta,phi")
-    if set(columns) & set(condition):
-        raise UserError(f"columns {sorted(set(columns) & set(condition))} are both generated and conditions")
-    run = Path(args.out)
-    config = {
-        "input": str(args.input), "tree": args.tree, "columns": columns, "condition": condition,
-        "preset": args.preset, "seed": args.seed,
-        "steps": args.steps or preset["steps"], "batch_size": args.batch_size or preset["batch_size"],
-        "widths": args.widths or preset["widths"], "latent_dim": args.latent_dim, "activation": args.activation,
-        "objective": args.objective, "noise": args.noise, "lr": args.lr, "beta1": args.beta1, "beta2": args.beta2,
-        "n_critic": args.n_critic if args.n_critic is not None else (5 if args.objective.startswith("wgan") else 1),
-        "clip": args.clip,
-        "regulariser_weight": (args.regulariser_weight if args.regulariser_weight is not None
-                               else 10.0 if args.objective == "wgan_gp" else 1e-3),
-        "ema_decay": args.ema_decay, "checkpoint_every": args.checkpoint_every,
-    }
-    old = run / "config.json"
-    if old.exists():
-        previous = json.loads(old.read_text())
-        changed = [k for k in config if k not in ("steps",) and previous.get(k) != config[k]]
-        if changed:
-            raise UserError(f"{run} holds a run with different options ({', '.join(changed)}); "
-                            "use a new --out or the same options to resume")
+    options = {k: getattr(args, k) for k in ("steps", "batch_size", "latent_dim", "activation", "objective", "noise",
+                                             "lr", "beta1", "beta2", "n_critic", "clip", "regulariser_weight",
+                                             "ema_decay", "checkpoint_every", "log_every")}
+    if not args.resume and not args.input:
+        raise UserError("--input is required to start a run (or pass --resume to continue the one in --out)")
+    recipe = recipes.override(recipes.select(PRESETS, args.preset), input=args.input and str(args.input),
+                              tree=args.tree,
+                              columns=_split(args.columns), context=_split(args.context), seed=args.seed,
+                              widths=tuple(int(w) for w in _split(args.widths)) or None, **options).resolved()
+    if not args.resume:
+        if not recipe.columns:
+            raise UserError("--columns is empty: name the features to generate, e.g. --columns pt,eta,phi")
+        if set(recipe.columns) & set(recipe.context):
+            raise UserError(f"columns {sorted(set(recipe.columns) & set(recipe.context))} are both generated and "
+                            "context")
+    run = Run(args.out)
+    try:
+        stored = run.start(recipes.to_dict(recipe), resume=args.resume, mutable=("steps",))
+    except RunMismatch as err:
+        raise UserError(str(err)) from None
+    recipe = recipes.from_dict(Recipe, stored, base=DEFAULT)
 
-    df = _read(args.input, columns + condition, args.tree)
-    x = df[columns].to_numpy(dtype="float64")
-    prep = Pipeline([MinMax(-1.0, 1.0)], names=columns).fit(x)
-    cprep = Pipeline([MinMax(-1.0, 1.0)], names=condition).fit(df[condition]) if condition else None
-    if len(df) < config["batch_size"]:
-        raise UserError(f"{args.input}: {len(df)} events is fewer than one batch (--batch-size "
-                        f"{config['batch_size']})")
+    df = _read(recipe.input, recipe.columns + recipe.context, recipe.tree)
+    if len(df) < recipe.batch_size:
+        raise UserError(f"{recipe.input}: {len(df)} events is fewer than one batch (--batch-size "
+                        f"{recipe.batch_size})")
+    x = df[list(recipe.columns)].to_numpy(dtype="float64")
+    prep = Pipeline([MinMax(-1.0, 1.0)], names=list(recipe.columns)).fit(x)
+    run.save_preprocessing(prep)
+    cprep = None
+    data = prep.transform(x)
+    if recipe.context:
+        c = df[list(recipe.context)].to_numpy(dtype="float64")
+        cprep = Pipeline([MinMax(-1.0, 1.0)], names=list(recipe.context)).fit(c)
+        run.save_preprocessing(cprep, "context_preprocessing")
+        data = (data, cprep.transform(c))
 
-    keras.utils.set_random_seed(args.seed)
-    model = build_model(config, prep, cprep)
-    ckpt_dir = run / "checkpoints"
-    start = resume(model, ckpt_dir)
-    write_json(config, run / "config.json")
-    prep.save(run / "preprocessing.json")
-    if cprep is not None:
-        cprep.save(run / "condition_preprocessing.json")
-
-    remaining = config["steps"] - start
-    print(f"gan4hep train [preset {args.preset}]: {len(df)} events, features {columns}"
-          + (f", conditions {condition}" if condition else "")
-          + f", objective {config['objective']} (n_critic {config['n_critic']}), "
-          + (f"resuming at step {start}, " if start else "") + f"{max(remaining, 0)} steps to go")
-    if remaining > 0:
-        feats = prep.transform(x).astype("float32")
-        data = (feats, cprep.transform(df[condition]).astype("float32")) if condition else feats
-        ds = (tf.data.Dataset.from_tensor_slices(data)
-              .shuffle(min(len(df), 100_000), seed=args.seed + start, reshuffle_each_iteration=True)
-              .repeat().batch(config["batch_size"], drop_remainder=True).prefetch(2))
-        per_epoch = min(remaining, max(1, args.log_every))
-        callbacks = [DivergenceGuard(ckpt_dir),
-                     PeriodicCheckpoint(ckpt_dir, config["checkpoint_every"], keep=DEFAULTS["keep"]),
-                     StopAt(config["steps"])]
-        hist = model.fit(ds, epochs=math.ceil(remaining / per_epoch), steps_per_epoch=per_epoch,
-                         callbacks=callbacks, verbose=args.verbose, shuffle=False)
-        history_path = run / "history.json"
-        history = json.loads(history_path.read_text()) if history_path.exists() else []
-        n_epochs = len(next(iter(hist.history.values()), []))
-        for i in range(n_epochs):
-            history.append({"step": min(start + (i + 1) * per_epoch, config["steps"]),
-                            **{k: float(v[i]) for k, v in hist.history.items()}})
-        write_json(history, history_path)
-    model.save_generator(run / "generator.keras")
-    print(f"done: generator step {model.step}; run folder {run}")
+    done = run.results().get("trained_steps", 0)
+    print(f"gan4hep train [preset {recipe.preset}]: {len(df)} events, features {list(recipe.columns)}"
+          + (f", context {list(recipe.context)}" if recipe.context else "")
+          + f", objective {recipe.objective} (n_critic {recipe.n_critic}), "
+          + (f"resuming at step {done}, " if done else "") + f"{max(recipe.steps - done, 0)} steps to go")
+    trained = training.train(lambda: build_model(recipe, prep, cprep), data, run, steps=recipe.steps,
+                             batch_size=recipe.batch_size, seed=recipe.seed,
+                             steps_per_epoch=max(1, recipe.log_every), checkpoint_every=recipe.checkpoint_every,
+                             keep_checkpoints=recipe.keep_checkpoints, verbose=args.verbose, shuffle_buffer=100_000)
+    trained.model.export(run / Run.MODEL)
+    print(f"done: step {trained.final_step}; run folder {run.path}")
     return 0
 
 
 def cmd_generate(args):
     from .io import write_table
 
-    model, config = load_run(args.run)
-    conditions, n = _conditions(config, args.conditions, args.tree, args.events, args.seed)
+    model, recipe = load_run(args.run)
+    context, n = _context_rows(recipe, args.input, args.tree, args.samples, args.seed)
     if n is None:
-        raise UserError("--events is required for an unconditional run")
-    df = _generate_frame(model, config, n, conditions, args.seed)
+        raise UserError("--samples is required for an unconditional run")
+    df = _sample_frame(model, recipe, n, context, args.seed)
     write_table(df, args.out)
-    print(f"gan4hep generate [preset {config['preset']}]: {n} events from {args.run} (step {model.step}) "
-          f"-> {args.out}")
+    print(f"gan4hep generate [preset {recipe.preset}]: {n} events from {args.run} (step {model.step}) -> {args.out}")
     return 0
 
 
@@ -239,19 +238,18 @@ def cmd_evaluate(args):
     from .metrics import fidelity_report
     from .plotting import grid_hist_ratio, save_figure
 
-    model, config = load_run(args.run)
-    ref = _read(args.input, config["condition"] + config["columns"], args.tree)
-    if args.events and args.events < len(ref):
-        ref = ref.iloc[np.random.default_rng(args.seed).choice(len(ref), args.events, replace=False)]
+    model, recipe = load_run(args.run)
+    columns = list(recipe.columns)
+    ref = _read(args.input, recipe.context + recipe.columns, args.tree)
+    if args.max_events and args.max_events < len(ref):
+        ref = ref.iloc[np.random.default_rng(args.seed).choice(len(ref), args.max_events, replace=False)]
     ref = ref.reset_index(drop=True)
-    conditions = ref[config["condition"]] if config["condition"] else None
-    gen = _generate_frame(model, config, len(ref), conditions, args.seed)
-    report = fidelity_report(ref[config["columns"]], gen[config["columns"]], config["columns"],
-                             classifier=not args.no_classifier, seed=args.seed)
+    gen = _sample_frame(model, recipe, len(ref), ref if recipe.context else None, args.seed)
+    report = fidelity_report(ref[columns], gen[columns], columns, classifier=not args.no_classifier, seed=args.seed)
     out = Path(args.out) if args.out else Path(args.run) / "evaluation"
-    summary = {"preset": config["preset"], "step": model.step, "events": len(ref), "input": str(args.input),
+    summary = {"preset": recipe.preset, "step": model.step, "events": len(ref), "input": str(args.input),
                **{k: float(v) for k, v in report.attrs.items()}}
-    header = (f"gan4hep evaluate [preset {config['preset']}], run {args.run} at generator step {model.step}, "
+    header = (f"gan4hep evaluate [preset {recipe.preset}], run {args.run} at step {model.step}, "
               f"{len(ref)} events of {args.input}\n\n")
     footer = "\n" + "\n".join(f"- {k}: {v:.4g}" for k, v in summary.items() if isinstance(v, float)) + "\n"
     text = header + markdown_table(report, index=True) + footer
@@ -260,8 +258,7 @@ def cmd_evaluate(args):
     with atomic_path(out / "fidelity.md") as tmp:
         Path(tmp).write_text(text)
     write_json(summary, out / "summary.json")
-    fig, _ = grid_hist_ratio(ref, gen, config["columns"], gen_label=f"GAN (step {model.step})",
-                             ref_label="Input")
+    fig, _ = grid_hist_ratio(ref, gen, columns, gen_label=f"model (step {model.step})", ref_label="Input")
     save_figure(fig, out / "histograms")
     print(text)
     print(f"written to {out}")
@@ -273,51 +270,56 @@ def make_parser():
     p = argparse.ArgumentParser(prog="gan4hep", description=__doc__.split("\n\n")[0].replace("``", ""))
     sub = p.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="train a GAN on columns of a table (resumes an existing run folder)")
-    t.add_argument("--input", required=True, help="training table (.root, .parquet, .csv, .h5)")
+    t = sub.add_parser("train", help="train a model on columns of a table (resumes an existing run folder)")
+    t.add_argument("--input", help="training table (.root, .parquet, .csv, .h5); required for a new run")
     t.add_argument("--tree", help="TTree (ROOT) or group (HDF5) name; default: the only one / 'events'")
-    t.add_argument("--columns", required=True, help="comma-separated features to generate")
-    t.add_argument("--condition", default="", help="comma-separated conditioning features (conditional GAN)")
+    t.add_argument("--columns", default="", help="comma-separated features to generate; required for a new run")
+    t.add_argument("--context", default="", help="comma-separated context (conditioning) features: a conditional "
+                   "model generates --columns given them")
     t.add_argument("--out", required=True, help="run folder")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out with its own stored recipe")
     t.add_argument("--preset", choices=sorted(PRESETS), default="default",
                    help="default: full training; quick: a short smoke test (steps, widths, batch size)")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--steps", type=int, help="total generator steps (preset default)")
+    t.add_argument("--steps", type=int, help="total training steps, generator steps for a GAN (preset default; "
+                   "a larger value on an existing run folder trains it further)")
     t.add_argument("--batch-size", type=int, help="events per batch (preset default)")
     t.add_argument("--widths", help="hidden layer widths of generator and critic, e.g. 256,256,256")
-    t.add_argument("--latent-dim", type=int, default=DEFAULTS["latent_dim"])
-    t.add_argument("--activation", default=DEFAULTS["activation"], help="hidden activation (leaky_relu, relu, "
-                   "trainable_swish, ...)")
-    t.add_argument("--objective", default=DEFAULTS["objective"],
-                   choices=["wgan_gp", "wgan_clip", "bce", "bce_roth", "lsgan"])
+    t.add_argument("--latent-dim", type=int, help=f"latent dimension (default {DEFAULT.latent_dim})")
+    t.add_argument("--activation", help=f"hidden activation (default {DEFAULT.activation}; relu, trainable_swish, "
+                   "...)")
+    t.add_argument("--objective", choices=["wgan_gp", "wgan_clip", "bce", "bce_roth", "lsgan"],
+                   help=f"the gan4hep.objectives name (default {DEFAULT.objective})")
     t.add_argument("--n-critic", type=int, help="critic steps per generator step (5 for WGAN, else 1)")
-    t.add_argument("--clip", type=float, default=0.01, help="weight clip for wgan_clip")
+    t.add_argument("--clip", type=float, help=f"weight clip for wgan_clip (default {DEFAULT.clip})")
     t.add_argument("--regulariser-weight", type=float,
                    help="gradient-penalty lambda (wgan_gp, default 10) or Roth weight (bce_roth, default 1e-3)")
-    t.add_argument("--noise", default=DEFAULTS["noise"], choices=["normal", "uniform", "skewnormal"])
-    t.add_argument("--lr", type=float, default=DEFAULTS["lr"], help="Adam learning rate of both networks")
-    t.add_argument("--beta1", type=float, default=DEFAULTS["beta1"])
-    t.add_argument("--beta2", type=float, default=DEFAULTS["beta2"])
+    t.add_argument("--noise", choices=["normal", "uniform", "skewnormal"], help=f"default {DEFAULT.noise}")
+    t.add_argument("--lr", type=float, help=f"Adam learning rate of both networks (default {DEFAULT.lr})")
+    t.add_argument("--beta1", type=float, help=f"default {DEFAULT.beta1}")
+    t.add_argument("--beta2", type=float, help=f"default {DEFAULT.beta2}")
     t.add_argument("--ema-decay", type=float, help="keep an EMA of the generator weights (e.g. 0.999)")
-    t.add_argument("--checkpoint-every", type=int, default=DEFAULTS["checkpoint_every"])
-    t.add_argument("--log-every", type=int, default=500, help="steps per logged 'epoch' in history.json")
+    t.add_argument("--checkpoint-every", type=int, help=f"default {DEFAULT.checkpoint_every}")
+    t.add_argument("--log-every", type=int, help=f"steps per logged epoch in losses.json (default "
+                   f"{DEFAULT.log_every})")
     t.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2], help="Keras fit verbosity")
     t.set_defaults(func=cmd_train)
 
-    g = sub.add_parser("generate", help="generate events from a trained run")
+    g = sub.add_parser("generate", help="sample events from a trained run")
     g.add_argument("--run", required=True, help="run folder written by 'gan4hep train'")
-    g.add_argument("--events", type=int, help="number of events (conditional runs: default one per condition row)")
-    g.add_argument("--conditions", help="table holding the condition columns (conditional runs)")
-    g.add_argument("--tree", help="TTree / group of --conditions")
+    g.add_argument("--samples", type=int, help="number of events to sample (conditional runs: default one per "
+                   "context row of --input)")
+    g.add_argument("--input", help="table holding the context columns (conditional runs)")
+    g.add_argument("--tree", help="TTree / group of --input")
     g.add_argument("--out", required=True, help="output table; format by extension (.root, .parquet, .csv, .h5)")
     g.add_argument("--seed", type=int, default=0)
     g.set_defaults(func=cmd_generate)
 
     e = sub.add_parser("evaluate", help="compare a run's generated events with a reference table")
     e.add_argument("--run", required=True, help="run folder written by 'gan4hep train'")
-    e.add_argument("--input", required=True, help="reference table (conditional runs take conditions from it)")
+    e.add_argument("--input", required=True, help="reference table (conditional runs take the context from it)")
     e.add_argument("--tree", help="TTree / group of --input")
-    e.add_argument("--events", type=int, default=100_000, help="at most this many reference events")
+    e.add_argument("--max-events", type=int, default=100_000, help="at most this many reference events")
     e.add_argument("--out", help="output folder (default RUN/evaluation)")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--no-classifier", action="store_true", help="skip the classifier two-sample test")

@@ -16,6 +16,8 @@ from typing import Callable, Sequence
 import numpy as np
 from scipy import stats
 
+from . import kernels
+
 __all__ = [
     "quantile_edges",
     "separation_power",
@@ -26,7 +28,6 @@ __all__ = [
     "ks_statistic",
     "chi2_histograms",
     "chi2_ndf",
-    "kernel_matrix",
     "mmd2",
     "correlation_matrix",
     "correlation_difference",
@@ -321,44 +322,11 @@ def ks_statistic(reference, generated, weights_ref=None, weights_gen=None):
 # --------------------------------------------------------------------------------------------------------------
 # MMD
 # --------------------------------------------------------------------------------------------------------------
-_KERNELS = ("gaussian", "cauchy", "breit_wigner")
-
-
-def _kernel_from_d2(d2: np.ndarray, kernel: str, width: float) -> np.ndarray:
-    if kernel == "gaussian":
-        return np.exp(-d2 / (2.0 * width**2))
-    if kernel == "cauchy":
-        return 1.0 / (1.0 + d2 / width**2)
-    if kernel == "breit_wigner":
-        g2 = (width / 2.0) ** 2
-        return g2 / (d2 + g2)
-    raise ValueError(f"unknown kernel {kernel!r}; choose one of {_KERNELS}")
-
-
-def kernel_matrix(x, y, kernel: str = "gaussian", width: float = 1.0) -> np.ndarray:
-    """Kernel values ``k(x_i, y_j)`` on squared Euclidean distances ``d2``.
-
-    gaussian: ``exp(-d2 / 2 width^2)``; cauchy: ``1 / (1 + d2 / width^2)`` (width = half width at half maximum);
-    breit_wigner: ``(width/2)^2 / (d2 + (width/2)^2)``, i.e. ``width`` is the full width at half maximum as for a
-    resonance (so ``breit_wigner(w) == cauchy(w/2)``). All are 1 at zero distance.
-    """
-    if kernel not in _KERNELS:
-        raise ValueError(f"unknown kernel {kernel!r}; choose one of {_KERNELS}")
-    if not width > 0:
-        raise ValueError(f"kernel width must be positive, got {width}")
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    x = x[:, None] if x.ndim == 1 else x
-    y = y[:, None] if y.ndim == 1 else y
-    d2 = np.sum(x * x, axis=1)[:, None] + np.sum(y * y, axis=1)[None, :] - 2.0 * x @ y.T
-    return _kernel_from_d2(np.maximum(d2, 0.0), kernel, width)
-
-
 def _kernel_sum(a, b, wa, wb, kernel, width, exclude_diagonal: bool, block: int = 2048):
     """``sum_ij wa_i wb_j k(a_i, b_j)`` in row blocks (bounded memory); optionally without ``i == j``."""
     total = 0.0
     for start in range(0, a.shape[0], block):
-        k = kernel_matrix(a[start : start + block], b, kernel, width)
+        k = kernels.kernel_matrix(a[start : start + block], b, width, kernel)
         if exclude_diagonal:
             rows = np.arange(k.shape[0])
             k[rows, start + rows] = 0.0
@@ -371,12 +339,13 @@ def mmd2(reference, generated, kernel: str = "gaussian", width: float = 1.0, unb
     """Squared maximum mean discrepancy (Gretton et al.) over all features jointly.
 
     ``MMD^2 = <k(x,x')> + <k(y,y')> - 2 <k(x,y)>`` (Butter & Plehn eq. for the MMD loss), kernels as in
-    :func:`kernel_matrix`. ``unbiased=True`` (default) is the U-statistic: the within-sample averages leave out
+    :mod:`gan4hep.kernels` (the same as the training penalty's). ``unbiased=True`` (default) is the U-statistic: the within-sample averages leave out
     ``x == x'`` pairs, so the value fluctuates around 0 (and can be negative) for one distribution.
     ``unbiased=False`` is the V-statistic, which includes them: always >= 0, biased up by about
     ``(1/N + 1/M)(1 - <k>)``. Weighted averages replace the plain ones when weights are given. Cost is
     ``O((N + M)^2)``: subsample large samples first.
     """
+    kernels.check_kernel(kernel, width)
     ref, gen, _, _ = _pair(reference, generated)
     wr = _weights(weights_ref, ref.shape[0], "weights_ref")
     wg = _weights(weights_gen, gen.shape[0], "weights_gen")
@@ -521,6 +490,7 @@ def classifier_two_sample_test(reference, generated, n_splits: int = 5, seed: in
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.metrics import roc_auc_score
 
+    kernels.check_kernel(kernel, width)
     ref, gen, _, _ = _pair(reference, generated)
     wr = _weights(weights_ref, ref.shape[0], "weights_ref")
     wg = _weights(weights_gen, gen.shape[0], "weights_gen")

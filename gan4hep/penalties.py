@@ -10,36 +10,7 @@ from __future__ import annotations
 
 from keras import ops
 
-KERNELS = ("gaussian", "cauchy", "breit_wigner")
-
-
-def kernel_matrix(a, b, width, kernel="gaussian"):
-    """Kernel k(a_i, b_j) for 1-d batches ``a`` (n,) and ``b`` (m,) with one width.
-
-    gaussian: exp(-d^2 / (2 w^2)); cauchy: 1 / (1 + d^2 / w^2); breit_wigner: 1 / (1 + 4 d^2 / Gamma^2) with
-    Gamma = w (the full width at half maximum: a Cauchy kernel of half-width Gamma/2).
-    """
-    d2 = ops.square(ops.expand_dims(a, 1) - ops.expand_dims(b, 0))
-    if kernel == "gaussian":
-        return ops.exp(-d2 / (2.0 * width**2))
-    if kernel == "cauchy":
-        return 1.0 / (1.0 + d2 / width**2)
-    if kernel == "breit_wigner":
-        return 1.0 / (1.0 + 4.0 * d2 / width**2)
-    raise ValueError(f"unknown kernel {kernel!r}; choose one of {KERNELS}")
-
-
-def mmd2(x, y, width, kernel="gaussian"):
-    """Biased (V-statistic) MMD^2 between 1-d samples: mean k(x,x') + mean k(y,y') - 2 mean k(x,y).
-
-    The biased estimator is >= 0 and exactly 0 for identical batches, which is what a loss term wants.
-    """
-    return (
-        ops.mean(kernel_matrix(x, x, width, kernel))
-        + ops.mean(kernel_matrix(y, y, width, kernel))
-        - 2.0 * ops.mean(kernel_matrix(x, y, width, kernel))
-    )
-
+from .kernels import KERNELS, mmd2
 
 def _identity(x):
     return x
@@ -84,7 +55,7 @@ class MMDPenalty:
         total = 0.0
         for i, ws in enumerate(self._widths(k)):
             for w in ws:
-                total = total + mmd2(obs_r[:, i], obs_f[:, i], w, self.kernel)
+                total = total + mmd2(obs_r[:, i], obs_f[:, i], w, self.kernel, lib=ops)
         return self.weight * total
 
 

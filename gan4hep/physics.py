@@ -2,6 +2,11 @@
 
 Conventions: momenta in GeV; ``phi`` in radians in [-pi, pi); four-vectors as ``(px, py, pz, E)``.
 ``delta_phi`` is unsigned, in [0, pi], unless ``signed=True`` (then in [-pi, pi)). Tested against ``vector``.
+
+The massless-pair functions (``pair_pt``, ``pair_mass``, ``mt_ww_polar``, ``dilepton_features_massless``) take the
+array library as an argument, after scikit-hep ``vector``'s compute functions: ``lib=np`` (default) for numpy
+arrays, ``lib=keras.ops`` inside a Keras layer, so one definition serves both. They use only operations both
+libraries have (``sqrt``, ``cos``, ``cosh``, ``maximum``) and arithmetic operators.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import numpy as np
 __all__ = [
     "wrap_phi", "delta_phi", "delta_r", "to_cartesian", "to_cylindrical", "mass", "pt", "eta", "phi",
     "sum_vectors", "invariant_mass", "mt_ww", "mt_two_body", "dilepton_features", "DILEPTON_FEATURES",
-    "on_shell_energy",
+    "on_shell_energy", "pair_pt", "pair_mass", "mt_ww_polar", "delta_r_from_deltas", "dilepton_features_massless",
 ]
 
 DILEPTON_FEATURES = ("pt_l0", "pt_l1", "pt_ll", "m_ll", "met", "mt", "dphi_ll", "dr_ll")
@@ -123,3 +128,82 @@ def dilepton_features(pt0, eta0, phi0, m0, pt1, eta1, phi1, m1, met, met_phi):
         "dphi_ll": delta_phi(lead[2], sub[2]),
         "dr_ll": delta_r(lead[1], lead[2], sub[1], sub[2]),
     }
+
+
+# ---------------------------------------------------------------- one definition for numpy and Keras (``lib``)
+
+def _safe_sqrt(x, lib, eps):
+    """sqrt(max(x, 0) + eps): ``eps`` > 0 keeps the gradient finite at 0 (Keras); 0 gives the exact value."""
+    return lib.sqrt(lib.maximum(x, 0.0) + eps)
+
+
+def pair_pt(pt0, pt1, dphi, lib=np, eps: float = 0.0):
+    """Transverse momentum of a pair, |pT0 + pT1| = sqrt(pT0^2 + pT1^2 + 2 pT0 pT1 cos(Delta phi)).
+
+    Args:
+        pt0, pt1: transverse momenta [GeV], any shape (broadcast).
+        dphi: azimuthal separation [rad] (sign irrelevant).
+        lib: array library, ``numpy`` or ``keras.ops``.
+        eps: added under the square root [GeV^2] (0: exact; a Keras layer passes ~1e-12 for finite gradients).
+
+    Returns:
+        pT of the pair [GeV], same shape. Equals ``pt(*sum_vectors(...)[:2])`` of the two momenta.
+    """
+    return _safe_sqrt(pt0**2 + pt1**2 + 2 * pt0 * pt1 * lib.cos(dphi), lib, eps)
+
+
+def pair_mass(pt0, pt1, deta, dphi, lib=np, eps: float = 0.0):
+    """Invariant mass of two massless particles, m^2 = 2 pT0 pT1 (cosh(Delta eta) - cos(Delta phi)).
+
+    Args:
+        pt0, pt1: transverse momenta [GeV]; deta, dphi: pseudorapidity and azimuthal separations [rad];
+        lib, eps: see ``pair_pt``.
+
+    Returns:
+        m [GeV], same shape as the broadcast inputs. Equals ``invariant_mass`` of the two massless four-vectors.
+    """
+    return _safe_sqrt(2 * pt0 * pt1 * (lib.cosh(deta) - lib.cos(dphi)), lib, eps)
+
+
+def mt_ww_polar(pt_ll, m_ll, met, dphi_met, lib=np, eps: float = 0.0):
+    """``mt_ww`` from the pair's pT and mass, MET and the azimuth between them (H -> WW definition).
+
+    m_T^2 = (E_T^ll + MET)^2 - (pT_ll^2 + MET^2 + 2 pT_ll MET cos(Delta phi)), E_T^ll = sqrt(pT_ll^2 + m_ll^2).
+
+    Args:
+        pt_ll, m_ll: pT and mass of the dilepton system [GeV]; met: missing transverse momentum [GeV];
+        dphi_met: azimuth of MET relative to the dilepton pT [rad]; lib, eps: see ``pair_pt``.
+
+    Returns:
+        m_T [GeV] (0 where rounding makes m_T^2 negative), same shape.
+    """
+    et_ll = _safe_sqrt(pt_ll**2 + m_ll**2, lib, eps)
+    return _safe_sqrt((et_ll + met) ** 2 - (pt_ll**2 + met**2 + 2 * pt_ll * met * lib.cos(dphi_met)), lib, eps)
+
+
+def delta_r_from_deltas(deta, dphi, lib=np):
+    """Delta R = sqrt(Delta eta^2 + Delta phi^2) from the separations themselves (``delta_r`` takes eta, phi)."""
+    return lib.sqrt(dphi**2 + deta**2)
+
+
+def dilepton_features_massless(pt0, pt1, deta, dphi, met, dphi_met, lib=np, eps: float = 0.0) -> dict:
+    """The 8 Lebese & Ruan features of two massless leptons and MET from 6 underlying quantities.
+
+    The same features as ``dilepton_features`` (which works from the full momenta and lepton masses), written in
+    the pair's own variables so that a generator can emit the 6 quantities and get 8 exactly consistent features.
+
+    Args:
+        pt0, pt1: leading and subleading lepton pT [GeV] (pt1 <= pt0 is the caller's to ensure).
+        deta: |Delta eta| between the leptons; dphi: unsigned Delta phi in [0, pi] [rad].
+        met: missing transverse momentum [GeV]; dphi_met: azimuth of MET relative to the dilepton pT [rad].
+        lib: ``numpy`` or ``keras.ops``; eps: see ``pair_pt``.
+
+    Returns:
+        dict with keys ``DILEPTON_FEATURES``, each of the inputs' broadcast shape: pT(l0), pT(l1), pT(ll) and
+        m(ll) [GeV], MET [GeV], m_T (``mt_ww_polar``) [GeV], Delta phi [rad] and Delta R.
+    """
+    pt_ll = pair_pt(pt0, pt1, dphi, lib, eps)
+    m_ll = pair_mass(pt0, pt1, deta, dphi, lib, eps)
+    values = (pt0, pt1, pt_ll, m_ll, met, mt_ww_polar(pt_ll, m_ll, met, dphi_met, lib, eps), dphi,
+              delta_r_from_deltas(deta, dphi, lib))
+    return dict(zip(DILEPTON_FEATURES, values))

@@ -45,7 +45,7 @@ def test_resume_after_interruption(tmp_path):
     assert not np.allclose(fresh.generator.get_weights()[0], ref.generator.get_weights()[0])
     assert resume(fresh, tmp_path) == 6
     assert fresh.step == 6
-    for a, b in zip(fresh._state_variables(), ref._state_variables()):
+    for a, b in zip(fresh.state_variables(), ref.state_variables()):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert int(fresh.d_optimizer.iterations.numpy()) == 12  # n_critic = 2 critic updates per generator step
     adam_m = [v for v in fresh.g_optimizer.variables if "momentum" in v.path]
@@ -76,7 +76,7 @@ def test_divergence_guard_names_loss_and_keeps_last_good_checkpoint(tmp_path):
     assert [s for s, _ in list_checkpoints(tmp_path)] == [2, 4, 6]
     good = _model(seed=3)
     good.load_checkpoint(latest_checkpoint(tmp_path))
-    assert all(np.all(np.isfinite(np.asarray(v))) for v in good._state_variables())
+    assert all(np.all(np.isfinite(np.asarray(v))) for v in good.state_variables())
     assert not all(np.all(np.isfinite(w)) for w in model.critic.get_weights())  # the live model is broken
 
 

@@ -31,23 +31,29 @@ def test_train_generate_evaluate(table, tmp_path, capsys):
     path, df = table
     run = tmp_path / "run"
     assert _train(path, run, "--steps", "10") == 0
-    config = json.loads((run / "config.json").read_text())
-    assert config["columns"] == ["pt", "eta", "m"] and config["objective"] == "wgan_gp"
+    recipe = json.loads((run / "recipe.json").read_text())
+    assert recipe["columns"] == ["pt", "eta", "m"] and recipe["objective"] == "wgan_gp" and recipe["n_critic"] == 5
     prep = json.loads((run / "preprocessing.json").read_text())
     assert prep["class"] == "Pipeline" and prep["steps"][0]["class"] == "MinMax"
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["ckpt-000000005.npz", "ckpt-000000010.npz"]
-    assert (run / "generator.keras").exists()
+    assert (run / "model.keras").exists()
+    from gan4hep.models import load_sampler
+
+    exported = load_sampler(run / "model.keras").sample(500, seed=1)  # physical units without the run folder
+    assert 40 < exported[:, 2].mean() < 130
     assert "preset quick" in capsys.readouterr().out
 
     # a second call with more steps resumes at step 10 instead of starting again
     assert _train(path, run, "--steps", "15") == 0
     assert "resuming at step 10, 5 steps to go" in capsys.readouterr().out
     assert (run / "checkpoints" / "ckpt-000000015.npz").exists()
-    assert [h["step"] for h in json.loads((run / "history.json").read_text())][-1] == 15
+    assert [h["step"] for h in json.loads((run / "losses.json").read_text())][-1] == 15
+    assert json.loads((run / "recipe.json").read_text())["steps"] == 15
+    assert json.loads((run / "results.json").read_text())["trained_steps"] == 15
 
     for ext in ("csv", "root"):
         out = tmp_path / f"gen.{ext}"
-        assert main(["generate", "--run", str(run), "--events", "300", "--out", str(out), "--seed", "3"]) == 0
+        assert main(["generate", "--run", str(run), "--samples", "300", "--out", str(out), "--seed", "3"]) == 0
         from gan4hep.io import read_table
 
         gen = read_table(out)
@@ -55,7 +61,7 @@ def test_train_generate_evaluate(table, tmp_path, capsys):
         # min-max preprocessing is undone: values are in physical units (m near 80-90, not in [-1, 1])
         assert 40 < gen["m"].mean() < 130
     again = tmp_path / "again.csv"
-    main(["generate", "--run", str(run), "--events", "300", "--out", str(again), "--seed", "3"])
+    main(["generate", "--run", str(run), "--samples", "300", "--out", str(again), "--seed", "3"])
     assert np.allclose(pd.read_csv(again).to_numpy(), pd.read_csv(tmp_path / "gen.csv").to_numpy())
 
     capsys.readouterr()
@@ -72,13 +78,13 @@ def test_train_generate_evaluate(table, tmp_path, capsys):
 def test_conditional_run(table, tmp_path):
     path, df = table
     run = tmp_path / "crun"
-    assert _train(path, run, "--steps", "5", "--condition", "c", "--objective", "bce") == 0
+    assert _train(path, run, "--steps", "5", "--context", "c", "--objective", "bce") == 0
     out = tmp_path / "cgen.parquet"
-    assert main(["generate", "--run", str(run), "--conditions", str(path), "--out", str(out)]) == 0
+    assert main(["generate", "--run", str(run), "--input", str(path), "--out", str(out)]) == 0
     gen = pd.read_parquet(out)
     assert list(gen.columns) == ["c", "pt", "eta", "m"]
     np.testing.assert_allclose(gen["c"], df["c"])  # one event per condition row, conditions passed through
-    assert main(["generate", "--run", str(run), "--events", "10", "--out", str(out)]) == 2  # no conditions
+    assert main(["generate", "--run", str(run), "--samples", "10", "--out", str(out)]) == 2  # no context
 
 
 def test_user_errors_name_the_problem(table, tmp_path, capsys):
@@ -94,7 +100,25 @@ def test_user_errors_name_the_problem(table, tmp_path, capsys):
     assert "bad.csv" in err and "'eta'" in err and "NaN" in err
     assert _train(tmp_path / "nope.root", tmp_path / "r3", "--steps", "2") == 2
     assert "nope.root: no such file" in capsys.readouterr().err
-    assert main(["generate", "--run", str(tmp_path), "--events", "5", "--out", str(tmp_path / "x.csv")]) == 2
+    assert main(["generate", "--run", str(tmp_path), "--samples", "5", "--out", str(tmp_path / "x.csv")]) == 2
     assert "not a gan4hep run folder" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["train", "--help"])
+
+
+def test_resume_continues_the_runs_own_recipe(table, tmp_path, capsys):
+    """A run started with one preset and options, resumed with another preset: it continues its own recipe."""
+    path, _ = table
+    run = tmp_path / "run"
+    assert _train(path, run, "--steps", "6", "--objective", "bce") == 0
+    stored = json.loads((run / "recipe.json").read_text())
+    # other options without --resume: refused, naming what differs
+    assert main(["train", "--input", str(path), "--columns", "pt,eta,m", "--out", str(run), "--preset", "default",
+                 "--verbose", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "another recipe" in err and "objective" in err and "--resume" in err
+    # with --resume the stored recipe wins over the command line's preset
+    assert main(["train", "--out", str(run), "--resume", "--preset", "default", "--verbose", "0"]) == 0
+    assert json.loads((run / "recipe.json").read_text()) == stored
+    assert json.loads((run / "results.json").read_text())["trained_steps"] == 6  # already done: nothing to add
+    assert stored["widths"] == [16, 16] and stored["objective"] == "bce"

@@ -1,4 +1,4 @@
-"""GAN model: conditioning, preprocessing in generate, EMA, generator save/load, tf.distribute."""
+"""GAN model: conditioning, preprocessing in sample, EMA, export with preprocessing, tf.distribute."""
 
 import os
 import subprocess
@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from gan4hep.layers import TrainableSwish
-from gan4hep.models import GAN
+from gan4hep.models import GAN, load_sampler
 from gan4hep.networks import mlp
 from gan4hep.preprocessing import MinMax, Pipeline
 
@@ -27,11 +27,11 @@ def test_conditional_gan_learns_condition_dependent_mean():
     c = rng.uniform(0, 1, (256 * 32, 1)).astype("float32")
     x = (c + 0.1 * rng.standard_normal(c.shape)).astype("float32")
     model = GAN(mlp(5, [32, 32], 1, "leaky_relu"), mlp(2, [32, 32], 1, "leaky_relu"), 4, objective="bce",
-                condition_dim=1, ema_decay=0.99)
+                context_dim=1, ema_decay=0.99)
     model.compile(keras.optimizers.Adam(1e-3, 0.5, 0.9), keras.optimizers.Adam(1e-3, 0.5, 0.9))
 
     def means():
-        return [float(model.generate(5000, condition=np.full((5000, 1), v), seed=1).mean()) for v in (0.2, 0.8)]
+        return [float(model.sample(5000, context=np.full((5000, 1), v), seed=1).mean()) for v in (0.2, 0.8)]
 
     untrained = means()
     assert abs(untrained[1] - untrained[0] - 0.6) > 0.2
@@ -41,7 +41,7 @@ def test_conditional_gan_learns_condition_dependent_mean():
     assert m02 == pytest.approx(0.2, abs=0.04)
     assert m08 == pytest.approx(0.8, abs=0.04)
     with pytest.raises(ValueError, match="conditional"):
-        model.generate(10)
+        model.sample(10)
 
 
 def test_generate_in_physical_units():
@@ -49,15 +49,15 @@ def test_generate_in_physical_units():
     phys = np.random.default_rng(1).uniform([100, -3], [200, 3], (500, 2))
     prep = Pipeline([MinMax(0, 1)], names=["m", "eta"]).fit(phys)
     model = GAN(mlp(3, [8], 2, output_activation="sigmoid"), mlp(2, [8], 1), 3, preprocessing=prep)
-    scaled = model.generate(1000, seed=4, physical=False)
-    physical = model.generate(1000, seed=4)
+    scaled = model.sample(1000, seed=4, physical=False)
+    physical = model.sample(1000, seed=4)
     assert scaled.min() >= 0 and scaled.max() <= 1
     np.testing.assert_allclose(physical, prep.inverse_transform(scaled), rtol=1e-6)
     assert 100 <= physical[:, 0].min() and physical[:, 0].max() <= 200 and physical[:, 0].std() > 1
     cprep = Pipeline([MinMax(0, 1)]).fit(np.array([[10.0], [20.0]]))
-    cmodel = GAN(mlp(4, [8], 2), mlp(3, [8], 1), 3, condition_dim=1, condition_preprocessing=cprep)
+    cmodel = GAN(mlp(4, [8], 2), mlp(3, [8], 1), 3, context_dim=1, context_preprocessing=cprep)
     # conditions are given in physical units and scaled before they reach the generator
-    a = cmodel.generate(5, condition=np.full((5, 1), 20.0), seed=0)
+    a = cmodel.sample(5, context=np.full((5, 1), 20.0), seed=0)
     z = cmodel.noise.sample(5, 3, seed=0)
     np.testing.assert_allclose(a, cmodel.generator(np.concatenate([z, np.ones((5, 1), "float32")], 1)), rtol=1e-5)
 
@@ -74,22 +74,36 @@ def test_ema_after_one_step_equals_hand_computation():
         assert not np.allclose(a, b)
         np.testing.assert_allclose(e, 0.9 * a + 0.1 * b, rtol=1e-5, atol=1e-7)
         assert not np.allclose(e, b)
-    assert not np.allclose(model.generate(4, seed=0), model.generate(4, seed=0, use_ema=False))
+    assert not np.allclose(model.sample(4, seed=0), model.sample(4, seed=0, use_ema=False))
 
 
-def test_save_generator_with_trainable_swish(tmp_path):
+def test_export_carries_preprocessing_and_trainable_swish(tmp_path):
+    """The exported .keras file alone emits physical units: same events as the model for the same seed."""
     keras.utils.set_random_seed(3)
-    gen = mlp(4, [8, 8], 3, "trainable_swish")
+    gen = mlp(4, [8, 8], 3, "trainable_swish", output_activation="sigmoid")
     swish = [layer for layer in gen.layers if isinstance(layer, TrainableSwish)]
     assert swish
     for layer in swish:  # move beta off its initial value so a lost beta would show
         layer.set_weights([w + 0.7 for w in layer.get_weights()])
-    model = GAN(gen, mlp(3, [8], 1), 4)
-    path = model.save_generator(tmp_path / "g.keras")
-    loaded = keras.models.load_model(path)
-    z = np.random.default_rng(0).normal(size=(16, 4)).astype("float32")
-    np.testing.assert_allclose(loaded(z), gen(z), rtol=1e-6)
-    assert any(isinstance(layer, TrainableSwish) for layer in loaded.layers)
+    phys = np.random.default_rng(0).uniform([100, -3, 0], [200, 3, 50], (200, 3))
+    prep = Pipeline([MinMax(0, 1)], names=["pt", "eta", "m"]).fit(phys)
+    model = GAN(gen, mlp(3, [8], 1), 4, noise="uniform", preprocessing=prep)
+    path = model.export(tmp_path / "g.keras")
+    assert not list(tmp_path.glob(".*tmp*"))  # written atomically, nothing left behind
+    loaded = load_sampler(path)
+    np.testing.assert_allclose(loaded.sample(64, seed=5), model.sample(64, seed=5), rtol=1e-6)
+    assert loaded.sample(64, seed=5)[:, 0].min() >= 100  # physical units, not the [0, 1] network output
+    assert any(isinstance(layer, TrainableSwish) for layer in loaded.network.layers)
+    cprep = Pipeline([MinMax(0, 1)]).fit(np.array([[10.0], [20.0]]))
+    cmodel = GAN(mlp(5, [8], 3), mlp(4, [8], 1), 4, context_dim=1, context_preprocessing=cprep, preprocessing=prep)
+    cloaded = load_sampler(cmodel.export(tmp_path / "c.keras"))
+    ctx = np.linspace(10, 20, 32)[:, None]
+    np.testing.assert_allclose(cloaded.sample(32, context=ctx, seed=1), cmodel.sample(32, context=ctx, seed=1),
+                               rtol=1e-6)
+    with pytest.raises(ValueError, match="conditional"):
+        cloaded.sample(4)
+    with pytest.raises(FileNotFoundError, match="no exported model"):
+        load_sampler(tmp_path / "missing.keras")
 
 
 def test_wrong_shapes_are_reported():

@@ -104,10 +104,10 @@ def _train_camel(objective, seed=0, steps=1024, n_critic=1, lr=1e-3, betas=(0.5,
     critic = critic or mlp(1, [32, 32], 1, "leaky_relu")
     model = GAN(gen, critic, 4, objective=objective, n_critic=n_critic)
     model.compile(keras.optimizers.Adam(lr, *betas), keras.optimizers.Adam(lr, *betas))
-    before = wasserstein_distance(ref, model.generate(20000, seed=1)[:, 0])
+    before = wasserstein_distance(ref, model.sample(20000, seed=1)[:, 0])
     model.fit(x, batch_size=256, epochs=steps // 64, verbose=0)
     assert model.step == steps
-    return before, wasserstein_distance(ref, model.generate(20000, seed=1)[:, 0])
+    return before, wasserstein_distance(ref, model.sample(20000, seed=1)[:, 0])
 
 
 # Thresholds: W1 to the target after 1024 generator steps (batch 256, Adam 1e-3, betas (0.5, 0.9)), measured on
@@ -170,7 +170,7 @@ def test_wgan_gp_learns_camel_with_a_spectator_feature(tmp_path):
     model.compile(keras.optimizers.Adam(1e-4, 0.5, 0.9), keras.optimizers.Adam(1e-4, 0.5, 0.9))
 
     def evaluate(m):
-        return {"w1": wasserstein_distance(ref, m.generate(20000, seed=1)[:, 0])}
+        return {"w1": wasserstein_distance(ref, m.sample(20000, seed=1)[:, 0])}
 
     before = evaluate(model)["w1"]
     monitor = PeriodicEvaluation(128, evaluate, monitor="w1", best_path=tmp_path / "best.npz")

@@ -1,10 +1,12 @@
-"""Generator penalties: MMD^2 against a numpy double loop, PeakPenalty against a hand computation."""
+"""Generator penalties: MMD^2 against a numpy double loop, PeakPenalty against a hand computation; the kernels
+are the same for the Keras penalty and the numpy metric."""
 
 import numpy as np
 import pytest
 from keras import ops
 
-from gan4hep.penalties import MMDPenalty, PeakPenalty, kernel_matrix, mmd2
+from gan4hep.kernels import kernel_matrix, mmd2
+from gan4hep.penalties import MMDPenalty, PeakPenalty
 
 
 def _k(a, b, w, kernel):
@@ -29,13 +31,13 @@ def test_mmd2_matches_double_loop(kernel):
     rng = np.random.default_rng(1)
     x = rng.normal(80.4, 2.0, 23)
     y = rng.normal(81.5, 3.0, 17)
-    got = float(mmd2(ops.convert_to_tensor(x), ops.convert_to_tensor(y), 2.1, kernel))
+    got = float(mmd2(ops.convert_to_tensor(x), ops.convert_to_tensor(y), 2.1, kernel, lib=ops))
     assert got == pytest.approx(_mmd2_loop(x, y, 2.1, kernel), rel=1e-9, abs=1e-12)
     assert got > 1e-3
 
 
 def test_breit_wigner_kernel_is_half_at_half_the_width():
-    k = np.asarray(kernel_matrix(ops.convert_to_tensor([0.0]), ops.convert_to_tensor([1.0]), 2.0, "breit_wigner"))
+    k = np.asarray(kernel_matrix(ops.convert_to_tensor([0.0]), ops.convert_to_tensor([1.0]), 2.0, "breit_wigner", lib=ops))
     assert k[0, 0] == pytest.approx(0.5)
 
 
@@ -49,7 +51,7 @@ def test_mmd_penalty_zero_for_identical_and_grows_with_shift(kernel):
     assert values[0] > 1e-3
     assert np.all(np.diff(values) > 0), values
     # weight multiplies the term
-    assert values[2] == pytest.approx(3.0 * float(mmd2(real[:, 0], real[:, 0] + 1.0, 1.0, kernel)), rel=1e-5)
+    assert values[2] == pytest.approx(3.0 * float(mmd2(real[:, 0], real[:, 0] + 1.0, 1.0, kernel, lib=ops)), rel=1e-5)
 
 
 def test_mmd_penalty_multiple_observables_one_width_each():
@@ -89,8 +91,8 @@ def test_mmd_penalty_several_widths_per_observable_sum_and_reach():
     # why a wide kernel: for a sample 60 widths away the narrow kernel's MMD^2 is saturated (hardly changes when
     # the sample moves closer), the wide one still falls steeply towards the data
     x = rng.normal(0.0, 0.1, 64)
-    narrow = [float(mmd2(ops.convert_to_tensor(x), ops.convert_to_tensor(x + s), 1.0, "breit_wigner")) for s in (60, 50)]
-    wide = [float(mmd2(ops.convert_to_tensor(x), ops.convert_to_tensor(x + s), 50.0, "breit_wigner")) for s in (60, 50)]
+    narrow = [float(mmd2(ops.convert_to_tensor(x), ops.convert_to_tensor(x + s), 1.0, "breit_wigner", lib=ops)) for s in (60, 50)]
+    wide = [float(mmd2(ops.convert_to_tensor(x), ops.convert_to_tensor(x + s), 50.0, "breit_wigner", lib=ops)) for s in (60, 50)]
     assert narrow[0] - narrow[1] < 1e-3
     assert wide[0] - wide[1] > 0.05
     with pytest.raises(ValueError, match="positive"):
@@ -109,3 +111,15 @@ def test_peak_penalty_hand_computation():
     fixed = PeakPenalty(target_mean=[80.4, 172.5], target_std=[2.0, 1.5], lambda_mean=1.0, lambda_std=3.0)
     want = (80.4 - 2.0) ** 2 + (172.5 - 11.0) ** 2 + 3.0 * ((2.0 - 2.0) ** 2 + 1.5**2)
     assert float(fixed(real, fake)) == pytest.approx(want, rel=1e-9)
+
+
+@pytest.mark.parametrize("kernel", ["gaussian", "cauchy", "breit_wigner"])
+def test_penalty_and_metric_share_the_kernel(kernel):
+    """The Keras loss and the numpy metric are one formula: the V-statistic MMD^2 agrees on the same 1-d samples."""
+    from gan4hep import metrics
+
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(80.4, 2.0, 40), rng.normal(81.0, 2.5, 30)
+    loss = float(mmd2(ops.convert_to_tensor(x), ops.convert_to_tensor(y), 2.1, kernel, lib=ops))
+    assert metrics.mmd2(x, y, kernel=kernel, width=2.1, unbiased=False) == pytest.approx(loss, rel=1e-9)
+    assert float(mmd2(x, y, 2.1, kernel)) == pytest.approx(loss, rel=1e-9)

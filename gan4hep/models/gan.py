@@ -3,12 +3,12 @@
 ``GAN`` composes a generator, a critic, an objective (gan4hep.objectives), optional generator penalties
 (gan4hep.penalties), ``n_critic`` critic updates per generator update, two optimizers, optional conditioning and an
 optional exponential moving average (EMA) of the generator weights. Train it with ``model.fit`` on arrays or a
-``tf.data.Dataset``; conditional data come as ``(x, c)`` pairs.
+``tf.data.Dataset`` (or through ``gan4hep.training.train``); conditional data come as ``(x, context)`` pairs. It
+meets the model contract of ``gan4hep.models.base``.
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import keras
@@ -16,35 +16,38 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from .io import atomic_path
-from .noise import get_noise
-from .objectives import get_objective
+from ..io import atomic_path
+from ..noise import get_noise, serialize
+from ..objectives import get_objective
+from ..preprocessing import from_dict as pipeline_from_dict
+from .base import GenerativeModel
 
 
-class GAN(keras.Model):
+class GAN(GenerativeModel):
     """Generator G([z, c]) -> x and critic D([x, c]) -> score, trained adversarially.
 
     Parameters
     ----------
-    generator, critic : keras models. The generator takes ``latent_dim + condition_dim`` inputs, the critic
-        ``n_features + condition_dim`` and returns one unbounded score (logit) per event.
+    generator, critic : keras models. The generator takes ``latent_dim + context_dim`` inputs, the critic
+        ``n_features + context_dim`` and returns one unbounded score (logit) per event.
     latent_dim : size of the noise vector z.
     noise : a gan4hep.noise sampler or its name ("normal", "uniform", "skewnormal", "normal_to_uniform").
     objective : a gan4hep.objectives.Objective or its name.
     penalties : generator-side penalties (MMDPenalty, PeakPenalty), each added to the generator loss.
     n_critic : critic updates per generator update. Each critic update within one ``train_step`` sees the same
         real batch with fresh noise (as in the keras.io WGAN-GP example).
-    condition_dim : number of conditioning features (0: unconditional).
-    preprocessing, condition_preprocessing : fitted gan4hep.preprocessing.Pipeline objects; ``generate`` then
-        takes conditions in physical units and returns events in physical units.
+    context_dim : number of conditioning (context) features (0: unconditional).
+    preprocessing, context_preprocessing : fitted gan4hep.preprocessing.Pipeline objects; ``sample`` then
+        takes the context in physical units and returns events in physical units.
     ema_decay : if set, keep an exponential moving average of the generator weights, updated after each generator
-        step; ``generate`` uses it by default.
+        step; ``sample`` uses it by default.
     """
 
     def __init__(self, generator, critic, latent_dim, noise="normal", objective="wgan_gp", penalties=(),
-                 n_critic=1, condition_dim=0, preprocessing=None, condition_preprocessing=None, ema_decay=None,
+                 n_critic=1, context_dim=0, preprocessing=None, context_preprocessing=None, ema_decay=None,
                  **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(preprocessing=preprocessing, context_preprocessing=context_preprocessing,
+                         context_dim=context_dim, **kwargs)
         if int(n_critic) < 1:
             raise ValueError(f"n_critic must be >= 1, got {n_critic}")
         self.generator = generator
@@ -54,9 +57,6 @@ class GAN(keras.Model):
         self.objective = get_objective(objective)
         self.penalties = list(penalties)
         self.n_critic = int(n_critic)
-        self.condition_dim = int(condition_dim)
-        self.preprocessing = preprocessing
-        self.condition_preprocessing = condition_preprocessing
         self.ema_decay = None if ema_decay is None else float(ema_decay)
         self.ema_generator = None
         if self.ema_decay is not None:
@@ -72,17 +72,17 @@ class GAN(keras.Model):
 
     def _check_shapes(self):
         g_in = self.generator.inputs[0].shape[-1] if self.generator.inputs else None
-        if g_in is not None and g_in != self.latent_dim + self.condition_dim:
+        if g_in is not None and g_in != self.latent_dim + self.context_dim:
             raise ValueError(
-                f"generator takes {g_in} inputs but latent_dim + condition_dim = "
-                f"{self.latent_dim} + {self.condition_dim}"
+                f"generator takes {g_in} inputs but latent_dim + context_dim = "
+                f"{self.latent_dim} + {self.context_dim}"
             )
         self.n_features = int(self.generator.outputs[0].shape[-1])
         c_in = self.critic.inputs[0].shape[-1] if self.critic.inputs else None
-        if c_in is not None and c_in != self.n_features + self.condition_dim:
+        if c_in is not None and c_in != self.n_features + self.context_dim:
             raise ValueError(
                 f"critic takes {c_in} inputs but the generator emits {self.n_features} features + "
-                f"{self.condition_dim} conditions"
+                f"{self.context_dim} context features"
             )
 
     # ------------------------------------------------------------------------------------------------------------
@@ -120,10 +120,10 @@ class GAN(keras.Model):
             data = data[0]
         if isinstance(data, (tuple, list)):
             x = data[0]
-            c = data[1] if (len(data) > 1 and self.condition_dim) else None
+            c = data[1] if (len(data) > 1 and self.context_dim) else None
         else:
             x, c = data, None
-        if self.condition_dim and c is None:
+        if self.context_dim and c is None:
             raise ValueError("this GAN is conditional: feed (x, condition) pairs")
         return ops.cast(x, "float32"), (None if c is None else ops.cast(c, "float32"))
 
@@ -166,36 +166,23 @@ class GAN(keras.Model):
         return {name: t.result() for name, t in self._trackers.items()}
 
     # ------------------------------------------------------------------------------------------------------------
-    def generate(self, n, condition=None, seed=None, use_ema=True, batch_size=65536, physical=True):
-        """Generate ``n`` events as a numpy array.
+    def sample(self, n, context=None, seed=None, batch_size=65536, physical=True, use_ema=True):
+        """Draw ``n`` events (see ``GenerativeModel.sample``); ``use_ema`` picks the EMA generator if there is one."""
+        n = int(n)
+        x = _run_generator(self.sampling_network(use_ema), self.noise, self.latent_dim, self.n_features, n,
+                           self._scaled_context(n, context), seed, int(batch_size))
+        return self.to_physical(x) if physical else x
 
-        ``condition``: (n, condition_dim) array in physical units (transformed with ``condition_preprocessing`` if
-        attached). With a preprocessing pipeline attached and ``physical=True`` the output is inverse-transformed
-        into physical units. ``seed`` makes the draw reproducible.
-        """
-        if self.condition_dim:
-            if condition is None:
-                raise ValueError("this GAN is conditional: pass condition=(n, condition_dim) array")
-            condition = np.asarray(condition, dtype=np.float32).reshape(len(condition), -1)
-            if condition.shape != (n, self.condition_dim):
-                raise ValueError(f"condition has shape {condition.shape}, expected {(n, self.condition_dim)}")
-            if self.condition_preprocessing is not None:
-                condition = self.condition_preprocessing.transform(condition).astype(np.float32)
-        net = self.ema_generator if (use_ema and self.ema_generator is not None) else self.generator
-        z = self.noise.sample(n, self.latent_dim, seed=seed).astype(np.float32)
-        out = []
-        for start in range(0, n, batch_size):
-            inp = z[start:start + batch_size]
-            if self.condition_dim:
-                inp = np.concatenate([inp, condition[start:start + batch_size]], axis=1)
-            out.append(np.asarray(net(inp, training=False)))
-        x = np.concatenate(out, axis=0) if out else np.zeros((0, self.n_features), np.float32)
-        if physical and self.preprocessing is not None:
-            x = self.preprocessing.inverse_transform(x)
-        return x
+    def sampling_network(self, use_ema=True):
+        """The generator network used for sampling: the EMA copy if there is one and ``use_ema``."""
+        return self.ema_generator if (use_ema and self.ema_generator is not None) else self.generator
+
+    def _sample_scaled(self, n, context, seed, batch_size):
+        return _run_generator(self.sampling_network(), self.noise, self.latent_dim, self.n_features, n, context,
+                              seed, batch_size)
 
     # ------------------------------------------------------------------------------------------------------------
-    def _state_variables(self):
+    def state_variables(self):
         """Every variable a resumed run needs, in a fixed order: networks, EMA copy, both optimizers (built in
         ``compile``)."""
         groups = [self.generator.weights, self.critic.weights,
@@ -203,38 +190,75 @@ class GAN(keras.Model):
                   self.g_optimizer.variables, self.d_optimizer.variables]
         return [v for group in groups for v in group]
 
-    def save_checkpoint(self, path):
-        """Write all weights and optimizer state to ``path`` (.npz) atomically."""
-        arrays = {f"v{i:05d}": np.asarray(v) for i, v in enumerate(self._state_variables())}
+    def export(self, path, use_ema=True):
+        """Save the sampling generator (EMA weights if present and ``use_ema``) with its noise and preprocessing as
+        a standalone ``.keras`` file, atomically; ``gan4hep.models.load_sampler`` reads it back as a
+        ``GeneratorSampler`` whose ``sample`` returns physical units."""
+        sampler = GeneratorSampler(self.sampling_network(use_ema), self.latent_dim, serialize(self.noise),
+                                   self.context_dim, _state(self.preprocessing), _state(self.context_preprocessing))
         with atomic_path(path) as tmp:
-            with open(tmp, "wb") as fh:
-                np.savez(fh, **arrays)
-        return Path(path)
-
-    def load_checkpoint(self, path):
-        """Restore a checkpoint written by ``save_checkpoint`` into this (identically built) model."""
-        variables = self._state_variables()
-        with np.load(path) as data:
-            if len(data.files) != len(variables):
-                raise ValueError(
-                    f"{path}: checkpoint holds {len(data.files)} variables, this model has {len(variables)}; "
-                    "was it written by a model with the same architecture and options?"
-                )
-            for i, v in enumerate(variables):
-                value = data[f"v{i:05d}"]
-                if tuple(value.shape) != tuple(v.shape):
-                    raise ValueError(f"{path}: variable {v.path} has shape {v.shape}, checkpoint {value.shape}")
-                v.assign(value)
-        return self.step
-
-    def save_generator(self, path, use_ema=True):
-        """Save the generator (EMA weights if present) as a standalone ``.keras`` model, atomically."""
-        net = self.ema_generator if (use_ema and self.ema_generator is not None) else self.generator
-        with atomic_path(path) as tmp:
-            net.save(tmp)
+            sampler.save(tmp)
         return Path(path)
 
 
-def steps_per_epoch(n_events, batch_size):
-    """Number of full batches in one pass over ``n_events``."""
-    return max(1, math.floor(n_events / batch_size))
+def _state(pipeline):
+    return None if pipeline is None else pipeline.to_dict()
+
+
+def _run_generator(net, noise, latent_dim, n_features, n, context, seed, batch_size):
+    """``net([z, context])`` over batches of ``batch_size``: (n, n_features) float32 in the network's space."""
+    z = noise.sample(n, latent_dim, seed=seed).astype(np.float32)
+    out = []
+    for start in range(0, n, batch_size):
+        inp = z[start:start + batch_size]
+        if context is not None:
+            inp = np.concatenate([inp, context[start:start + batch_size]], axis=1)
+        out.append(np.asarray(net(inp, training=False)))
+    return np.concatenate(out, axis=0) if out else np.zeros((0, n_features), np.float32)
+
+
+@keras.saving.register_keras_serializable(package="gan4hep")
+class GeneratorSampler(GenerativeModel):
+    """A trained generator with its latent sampler and preprocessing: what ``GAN.export`` writes.
+
+    ``sample(n, context=None, seed=None)`` returns ``(n, n_features)`` events in physical units. It cannot be
+    trained or resumed (no critic, no optimizer state): resume from the run folder's checkpoints instead.
+    """
+
+    def __init__(self, network, latent_dim, noise, context_dim=0, preprocessing=None, context_preprocessing=None,
+                 **kwargs):
+        super().__init__(preprocessing=None if preprocessing is None else pipeline_from_dict(preprocessing),
+                         context_preprocessing=(None if context_preprocessing is None
+                                                else pipeline_from_dict(context_preprocessing)),
+                         context_dim=context_dim, **kwargs)
+        self.network = network
+        self.latent_dim = int(latent_dim)
+        self.noise = get_noise(noise)
+        self.n_features = int(network.outputs[0].shape[-1])
+        self.built = True
+
+    def call(self, inputs, training=False):
+        return self.network(inputs, training=training)
+
+    @property
+    def step(self):
+        return 0
+
+    def state_variables(self):
+        return list(self.network.weights)
+
+    def _sample_scaled(self, n, context, seed, batch_size):
+        return _run_generator(self.network, self.noise, self.latent_dim, self.n_features, n, context, seed,
+                              batch_size)
+
+    def get_config(self):
+        return {"network": keras.saving.serialize_keras_object(self.network), "latent_dim": self.latent_dim,
+                "noise": serialize(self.noise), "context_dim": self.context_dim,
+                "preprocessing": _state(self.preprocessing),
+                "context_preprocessing": _state(self.context_preprocessing)}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["network"] = keras.saving.deserialize_keras_object(config["network"])
+        return cls(**config)

@@ -1,0 +1,150 @@
+"""The model contract every generative family meets (GAN, normalising flow, VAE).
+
+The training entry point (``gan4hep.training``), the run folder (``gan4hep.runs``), the callbacks and the CLI talk
+to this interface only, never to ``model.generator`` or ``model.critic``:
+
+- ``sample(n, context=None, seed=None) -> (n, n_features)`` numpy array in physical units (``context``: an
+  ``(n, context_dim)`` array in physical units for a conditional model);
+- ``step``: the number of optimisation steps done so far (generator steps for a GAN), restored with a checkpoint;
+- ``save_checkpoint(path)`` / ``load_checkpoint(path)``: every variable a resumed run needs (.npz, atomic);
+- ``preprocessing`` / ``context_preprocessing``: fitted ``gan4hep.preprocessing`` pipelines (or None);
+- ``export(path)``: a standalone ``.keras`` file that carries its preprocessing, loaded back with
+  ``gan4hep.models.load_sampler`` and emitting physical units.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from ..io import atomic_path
+
+
+class GenerativeModel(keras.Model):
+    """Base class of the model contract. Subclasses implement ``state_variables``, ``step`` and
+    ``_sample_scaled`` (and their own ``compile`` / ``train_step``).
+
+    Args:
+        preprocessing: fitted pipeline of the generated features; ``sample`` returns ``inverse_transform`` of the
+            network output.
+        context_preprocessing: fitted pipeline of the context (conditioning) features; ``sample`` transforms the
+            context it is given with it.
+        context_dim: number of context features (0: unconditional).
+    """
+
+    def __init__(self, preprocessing=None, context_preprocessing=None, context_dim: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.preprocessing = preprocessing
+        self.context_preprocessing = context_preprocessing
+        self.context_dim = int(context_dim)
+
+    # ---- to implement ------------------------------------------------------------------------------------------
+    @property
+    def step(self) -> int:
+        """Optimisation steps done so far (restored by ``load_checkpoint``)."""
+        raise NotImplementedError
+
+    def state_variables(self) -> list:
+        """Every variable a resumed run needs (network weights, optimizer state), in a fixed order."""
+        raise NotImplementedError
+
+    def _sample_scaled(self, n: int, context, seed, batch_size: int) -> np.ndarray:
+        """``(n, n_features)`` samples in the model's (preprocessed) space; ``context`` is already transformed."""
+        raise NotImplementedError
+
+    # ---- the contract --------------------------------------------------------------------------------------------
+    def _scaled_context(self, n: int, context) -> np.ndarray | None:
+        """Check an ``(n, context_dim)`` context in physical units and transform it; None for unconditional."""
+        if not self.context_dim:
+            if context is not None:
+                raise ValueError("this model is unconditional: do not pass a context")
+            return None
+        if context is None:
+            raise ValueError(f"this model is conditional: pass context=(n, {self.context_dim}) array")
+        context = np.asarray(context, dtype=np.float64).reshape(len(context), -1)
+        if context.shape != (n, self.context_dim):
+            raise ValueError(f"context has shape {context.shape}, expected {(n, self.context_dim)}")
+        if self.context_preprocessing is not None:
+            context = self.context_preprocessing.transform(context)
+        return context.astype(np.float32)
+
+    def sample(self, n: int, context=None, seed: int | None = None, batch_size: int = 65536,
+               physical: bool = True) -> np.ndarray:
+        """Draw ``n`` events.
+
+        Args:
+            n: number of events.
+            context: ``(n, context_dim)`` array in physical units for a conditional model, else None.
+            seed: makes the draw reproducible.
+            batch_size: events per network call.
+            physical: undo the attached preprocessing (True) or return the model's own space (False).
+
+        Returns:
+            ``(n, n_features)`` float array, in physical units when ``physical`` and a preprocessing is attached.
+
+        Raises:
+            ValueError: a context given to an unconditional model, missing, or of the wrong shape.
+        """
+        x = self._sample_scaled(int(n), self._scaled_context(int(n), context), seed, int(batch_size))
+        return self.to_physical(x) if physical else x
+
+    def to_physical(self, x) -> np.ndarray:
+        """``(n, n_features)`` model-space values -> physical units (the attached preprocessing undone)."""
+        return x if self.preprocessing is None else self.preprocessing.inverse_transform(x)
+
+    def finite(self) -> bool:
+        """True if every variable of the model is finite (a NaN gradient shows only in the weights)."""
+        return all(np.isfinite(np.asarray(v)).all() for v in self.state_variables())
+
+    def save_checkpoint(self, path) -> Path:
+        """Write ``state_variables()`` to ``path`` (.npz) atomically."""
+        arrays = {f"v{i:05d}": np.asarray(v) for i, v in enumerate(self.state_variables())}
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **arrays)
+        return Path(path)
+
+    def load_checkpoint(self, path) -> int:
+        """Restore a checkpoint written by ``save_checkpoint`` into this identically built model; returns ``step``.
+
+        Raises:
+            ValueError: the checkpoint was written by a model with other variables (names the file and variable).
+        """
+        variables = self.state_variables()
+        with np.load(path) as data:
+            if len(data.files) != len(variables):
+                raise ValueError(
+                    f"{path}: checkpoint holds {len(data.files)} variables, this model has {len(variables)}; "
+                    "was it written by a model with the same architecture and options?"
+                )
+            for i, v in enumerate(variables):
+                value = data[f"v{i:05d}"]
+                if tuple(value.shape) != tuple(v.shape):
+                    raise ValueError(f"{path}: variable {v.path} has shape {v.shape}, checkpoint {value.shape}")
+                v.assign(value)
+        return self.step
+
+    def export(self, path) -> Path:
+        """Save a standalone sampler (network + preprocessing) as ``.keras``; see ``load_sampler``."""
+        raise NotImplementedError
+
+
+def load_sampler(path):
+    """Load a sampler written by a model's ``export``: an object with ``sample(n, context=None, seed=None)`` that
+    returns physical units.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no exported model at {path}")
+    return keras.models.load_model(path, compile=False)
+
+
+def steps_per_epoch(n_events: int, batch_size: int) -> int:
+    """Number of full batches in one pass over ``n_events`` (at least 1)."""
+    return max(1, math.floor(n_events / batch_size))

@@ -1,0 +1,163 @@
+"""The run folder: everything needed to resume a run, regenerate its tables and generate from it.
+
+::
+
+    RUN/
+      recipe.json            the recipe, written once when the run starts and read back on resume
+      preprocessing.json     fitted preprocessing state (``context_preprocessing.json`` for a conditional model)
+      checkpoints/           ckpt-<step>.npz: weights and optimizer state (gan4hep.callbacks)
+      best.npz               the checkpoint chosen by periodic evaluation, if any
+      evaluation.json        the periodic evaluations, one entry per evaluation step
+      losses.json            the logged losses, one entry per epoch, across resumed invocations
+      results.json           what training and evaluation found (steps, time, selected step, metrics); never the
+                             recipe
+      model.keras            the exported sampler (network + preprocessing; ``gan4hep.models.load_sampler``)
+
+Every file is written atomically (temporary name, then rename).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .callbacks import latest_checkpoint
+from .io import write_json
+
+__all__ = ["Run", "RunMismatch"]
+
+
+class RunMismatch(ValueError):
+    """A run folder holds a run with another recipe than the one asked for."""
+
+
+def _diff(stored: Mapping, asked: Mapping) -> list[str]:
+    keys = sorted(set(stored) | set(asked))
+    return [f"{k}: {stored.get(k)!r} in the run, {asked.get(k)!r} asked" for k in keys if stored.get(k) != asked.get(k)]
+
+
+class Run:
+    """A run folder (see the module docstring for its layout).
+
+    Args:
+        path: the folder; created on ``start``.
+    """
+
+    RECIPE, RESULTS, EVALUATION, LOSSES, BEST, MODEL = ("recipe.json", "results.json", "evaluation.json",
+                                                         "losses.json", "best.npz", "model.keras")
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    def __truediv__(self, name: str) -> Path:
+        return self.path / name
+
+    def __repr__(self):
+        return f"Run({str(self.path)!r})"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints"
+
+    # ---- recipe ------------------------------------------------------------------------------------------------
+    def exists(self) -> bool:
+        """True if a run was started here (its recipe is written)."""
+        return (self.path / self.RECIPE).exists()
+
+    def recipe(self) -> dict:
+        """The stored recipe.
+
+        Raises:
+            FileNotFoundError: not a run folder (no recipe.json).
+        """
+        path = self.path / self.RECIPE
+        if not path.exists():
+            raise FileNotFoundError(f"{self.path}: not a gan4hep run folder (no {self.RECIPE})")
+        return json.loads(path.read_text())
+
+    def start(self, recipe: Mapping[str, Any], resume: bool = False, mutable: tuple[str, ...] = ()) -> dict:
+        """Start a run with ``recipe``, or continue the one already here.
+
+        - a new folder: ``recipe`` is written and returned;
+        - ``resume``: the run's own stored recipe is returned, whatever ``recipe`` says (a run made with another
+          preset continues on its own schedule);
+        - an existing run with the same recipe, up to the fields named in ``mutable`` (a longer schedule): continued
+          with the new values of those fields, which are written back;
+        - an existing run with another recipe and no ``resume``: ``RunMismatch``.
+
+        Args:
+            recipe: JSON-ready dict (``gan4hep.recipes.to_dict``).
+            resume: continue the stored run.
+            mutable: fields that may change between invocations without starting a new run (e.g. ``steps``).
+
+        Raises:
+            RunMismatch: the folder holds a run with another recipe (names the differing fields).
+            FileNotFoundError: ``resume`` on a folder without a run.
+        """
+        recipe = json.loads(json.dumps(dict(recipe), default=float))  # as it will read back
+        if not self.exists():
+            if resume:
+                raise FileNotFoundError(f"{self.path}: nothing to resume (no {self.RECIPE})")
+            self.path.mkdir(parents=True, exist_ok=True)
+            write_json(recipe, self.path / self.RECIPE)
+            return recipe
+        stored = self.recipe()
+        if resume:
+            return stored
+        fixed = {k: v for k, v in stored.items() if k not in mutable}
+        if fixed == {k: v for k, v in recipe.items() if k not in mutable}:
+            if stored != recipe:
+                write_json(recipe, self.path / self.RECIPE)
+            return recipe
+        raise RunMismatch(f"{self.path} holds a run with another recipe ({'; '.join(_diff(stored, recipe))}); "
+                          "pass --resume to continue it as it was, or use a new --out")
+
+    # ---- preprocessing -----------------------------------------------------------------------------------------
+    def save_preprocessing(self, pipeline, name: str = "preprocessing") -> Path:
+        """Write a fitted pipeline's state to ``RUN/<name>.json``."""
+        return pipeline.save(self.path / f"{name}.json")
+
+    def load_preprocessing(self, name: str = "preprocessing"):
+        """Read ``RUN/<name>.json`` back as a fitted pipeline.
+
+        Raises:
+            FileNotFoundError: no such state file (names it).
+        """
+        from .preprocessing import load
+
+        return load(self.path / f"{name}.json")
+
+    # ---- results -----------------------------------------------------------------------------------------------
+    def results(self) -> dict:
+        """What training and evaluation recorded so far (empty for a new run)."""
+        path = self.path / self.RESULTS
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def update_results(self, **values: Any) -> dict:
+        """Merge ``values`` into results.json (atomically) and return the whole record."""
+        results = {**self.results(), **values}
+        write_json(results, self.path / self.RESULTS)
+        return results
+
+    def write_json(self, name: str, obj: Any) -> Path:
+        """Write an artefact ``RUN/<name>`` as JSON, atomically."""
+        return write_json(obj, self.path / name)
+
+    # ---- weights -----------------------------------------------------------------------------------------------
+    def latest_checkpoint(self) -> Path | None:
+        return latest_checkpoint(self.checkpoints)
+
+    def restore(self, model, prefer_best: bool = True) -> int:
+        """Load the selected checkpoint (``best.npz``) if there is one and ``prefer_best``, else the newest
+        periodic checkpoint, into an identically built ``model``; returns its step.
+
+        Raises:
+            FileNotFoundError: the run has no checkpoint (names the folder).
+        """
+        best = self.path / self.BEST
+        path = best if (prefer_best and best.exists()) else self.latest_checkpoint()
+        if path is None:
+            raise FileNotFoundError(f"{self.path}: no checkpoint in {self.checkpoints}; train first")
+        return model.load_checkpoint(path)
