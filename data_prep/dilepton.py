@@ -170,104 +170,127 @@ def _hadron_flavour(aid):
     return ak.where(b, 5, ak.where(c, 4, 0))
 
 
-def detector_response(prt, rng, det=Detector()):
-    """Reconstructed Electron, Muon, Jet, MissingET collections (awkward records) from Pythia particles.
-
-    prt: awkward array of events of particles with id, status, p (px, py, pz, e), as from ``nextBatch``.
-    """
-    import fastjet
-
-    fastjet._swig.ClusterSequence.set_fastjet_banner_stream(None)
+def _visible(prt, det):
+    """Stable visible particles inside the calorimeter acceptance: (particles, px, py, pz, E, pT, eta, phi)."""
     final = prt[prt.status > 0]
     aid = abs(final.id)
     vis = final[(aid != 12) & (aid != 14) & (aid != 16)]
     px, py, pz, e, pt, eta, phi = _kin(vis.p)
     inside = abs(eta) < det.calo_eta_max
-    vis, px, py, pz, e, pt, eta, phi = (a[inside] for a in (vis, px, py, pz, e, pt, eta, phi))
+    return tuple(a[inside] for a in (vis, px, py, pz, e, pt, eta, phi))
+
+
+def reconstruct_leptons(vis, e, pt, eta, phi, rng, det):
+    """Electrons and muons: candidates in acceptance, track isolation (sum pT of tracks within ``iso_dr`` over the
+    lepton pT < ``iso_max``), identification efficiency, then the momentum resolution (electrons: calorimeter
+    stochastic + constant term in E; muons: constant + pT-proportional term). Returns an awkward record per
+    lepton (PT [GeV], Eta, Phi, Charge, flavour, idx: the particle index, to remove it from the jet inputs)."""
     aid = abs(vis.id)
     idx = ak.local_index(pt, axis=1)
-
-    # leptons: candidates, isolation, identification efficiency, momentum resolution
     is_el = (aid == 11) & (abs(eta) < det.el_eta_max)
     is_mu = (aid == 13) & (abs(eta) < det.mu_eta_max)
     cand = (is_el | is_mu) & (pt > 0.8 * det.lep_pt_min)
     c = ak.zip({"pt": pt[cand], "eta": eta[cand], "phi": phi[cand], "idx": idx[cand]})
     trk = pt > det.iso_track_pt
     o = ak.zip({"pt": pt[trk], "eta": eta[trk], "phi": phi[trk], "idx": idx[trk]})
-    pairs = ak.cartesian([c, o], axis=1, nested=True)
-    lc, oc = ak.unzip(pairs)
+    lc, oc = ak.unzip(ak.cartesian([c, o], axis=1, nested=True))
     dphi = (oc.phi - lc.phi + np.pi) % (2 * np.pi) - np.pi
     near = ((oc.eta - lc.eta) ** 2 + dphi**2 < det.iso_dr**2) & (oc.idx != lc.idx)
     iso = ak.sum(ak.where(near, oc.pt, 0.0), axis=2) / c.pt
     lep_id = aid[cand]
     eff = ak.where(lep_id == 11, det.el_eff, det.mu_eff)
     found = (iso < det.iso_max) & (_uniform(rng, c.pt) < eff)
-    e_true = e[cand]
-    el_sigma = np.sqrt(det.el_res_stoch**2 / np.maximum(e_true, 1e-3) + det.el_res_const**2)
+    el_sigma = np.sqrt(det.el_res_stoch**2 / np.maximum(e[cand], 1e-3) + det.el_res_const**2)
     mu_sigma = np.sqrt(det.mu_res_const**2 + (det.mu_res_slope * c.pt) ** 2)
     scale = np.maximum(1 + ak.where(lep_id == 11, el_sigma, mu_sigma) * _gauss(rng, c.pt), 0.0)
     lep = ak.zip({"PT": c.pt * scale, "Eta": c.eta, "Phi": c.phi, "Charge": -np.sign(vis.id[cand]),
                   "flavour": lep_id, "idx": c.idx})
-    lep = lep[found & (lep.PT > det.lep_pt_min)]
+    return lep[found & (lep.PT > det.lep_pt_min)]
 
-    # jets from visible particles minus the reconstructed leptons
-    used = ak.any(idx[:, :, None] == lep.idx[:, None, :], axis=2)
-    keep = ~used
-    inputs = ak.zip({"px": px[keep], "py": py[keep], "pz": pz[keep], "E": e[keep]}, with_name="Momentum4D")
+
+def cluster_jets(px, py, pz, e, rng, det):
+    """Anti-kt jets (radius ``jet_r``) of the given particles with pT > 0.75 ``jet_pt_min``, and their energy
+    resolution factors (stochastic + constant term, central |eta| < 3.2 and forward): (jets, scale) where jets
+    holds px, py, pz, E, pt, eta, phi, m [GeV, rad] before smearing."""
+    import fastjet
+
+    fastjet._swig.ClusterSequence.set_fastjet_banner_stream(None)
+    inputs = ak.zip({"px": px, "py": py, "pz": pz, "E": e}, with_name="Momentum4D")
     cs = fastjet.ClusterSequence(inputs, fastjet.JetDefinition(fastjet.antikt_algorithm, det.jet_r))
     tj = cs.inclusive_jets(min_pt=0.75 * det.jet_pt_min)
     jpx, jpy, jpz, je = tj.px, tj.py, tj.pz, tj.E
     jpt = np.hypot(jpx, jpy)
     jeta = np.arcsinh(jpz / np.maximum(jpt, 1e-9))
-    jphi = np.arctan2(jpy, jpx)
-    jm = np.sqrt(np.maximum(je**2 - jpx**2 - jpy**2 - jpz**2, 0.0))
+    jets = ak.zip({"px": jpx, "py": jpy, "pz": jpz, "E": je, "pt": jpt, "eta": jeta, "phi": np.arctan2(jpy, jpx),
+                   "m": np.sqrt(np.maximum(je**2 - jpx**2 - jpy**2 - jpz**2, 0.0))})
     central = abs(jeta) < 3.2
     a = ak.where(central, det.jet_res_central[0], det.jet_res_forward[0])
     cst = ak.where(central, det.jet_res_central[1], det.jet_res_forward[1])
-    jscale = np.maximum(1 + np.sqrt(a**2 / np.maximum(je, 1e-3) + cst**2) * _gauss(rng, jpt), 0.0)
+    scale = np.maximum(1 + np.sqrt(a**2 / np.maximum(je, 1e-3) + cst**2) * _gauss(rng, jpt), 0.0)
+    return jets, scale
 
-    # b-tagging: hadron labels by Delta R matching, then efficiencies
+
+def b_tag(prt, jets, rng, det):
+    """Hadron-flavour labels (5: b, 4: c, 0: light) of jets by Delta R < ``btag_dr`` matching to b/c hadrons
+    above ``btag_hadron_pt``, then tagging with the flavour's efficiency inside ``btag_eta_max``:
+    (label, tagged) per jet."""
     hf = _hadron_flavour(abs(prt.id))
-    hpx, hpy, hpz, _, hpt, heta, hphi = _kin(prt.p)
+    _, _, _, _, hpt, heta, hphi = _kin(prt.p)
     hsel = (hf > 0) & (hpt > det.btag_hadron_pt)
     had = ak.zip({"eta": heta[hsel], "phi": hphi[hsel], "fl": hf[hsel]})
-    jets_rec = ak.zip({"eta": jeta, "phi": jphi})
-    jj, hh = ak.unzip(ak.cartesian([jets_rec, had], axis=1, nested=True))
+    jj, hh = ak.unzip(ak.cartesian([ak.zip({"eta": jets.eta, "phi": jets.phi}), had], axis=1, nested=True))
     hdphi = (hh.phi - jj.phi + np.pi) % (2 * np.pi) - np.pi
     match = (hh.eta - jj.eta) ** 2 + hdphi**2 < det.btag_dr**2
-    label = ak.max(ak.where(match, hh.fl, 0), axis=2)
-    label = ak.fill_none(label, 0)
+    label = ak.fill_none(ak.max(ak.where(match, hh.fl, 0), axis=2), 0)
     p_tag = ak.where(label == 5, det.btag_eff_b, ak.where(label == 4, det.btag_eff_c, det.btag_eff_light))
-    tagged = (_uniform(rng, jpt) < p_tag) & (abs(jeta) < det.btag_eta_max)
+    tagged = (_uniform(rng, jets.pt) < p_tag) & (abs(jets.eta) < det.btag_eta_max)
+    return label, tagged
 
-    jet_all = ak.zip({"PT": jpt * jscale, "Eta": jeta, "Phi": jphi, "Mass": jm * jscale,
-                      "BTag": ak.values_astype(tagged, np.int32), "Flavor": ak.values_astype(label, np.int32)})
-    jet = jet_all[(jet_all.PT > det.jet_pt_min) & (abs(jet_all.Eta) < det.jet_eta_max)]
-    order = ak.argsort(jet.PT, axis=1, ascending=False)
-    jet = jet[order]
 
-    # missing transverse momentum: leptons + all smeared jets + smeared soft term
-    soft_x = ak.sum(px[keep], axis=1) - ak.sum(jpx, axis=1)
-    soft_y = ak.sum(py[keep], axis=1) - ak.sum(jpy, axis=1)
-    soft_et = np.maximum(ak.sum(pt[keep], axis=1) - ak.sum(jpt, axis=1), 0.0)
-    n_ev = len(pt)
+def missing_et(px, py, pt, jets, jet_scale, lep, rng, det):
+    """Missing transverse momentum from the reconstructed leptons, all smeared jets and the soft term (the
+    visible particles not in jets, smeared by ``met_soft_res`` sqrt(sum pT)): (MET_x, MET_y) per event, GeV."""
+    soft_x = ak.sum(px, axis=1) - ak.sum(jets.px, axis=1)
+    soft_y = ak.sum(py, axis=1) - ak.sum(jets.py, axis=1)
+    soft_et = np.maximum(ak.sum(pt, axis=1) - ak.sum(jets.pt, axis=1), 0.0)
     sig = det.met_soft_res * np.sqrt(ak.to_numpy(soft_et))
-    soft_x = ak.to_numpy(soft_x) + sig * rng.standard_normal(n_ev)
-    soft_y = ak.to_numpy(soft_y) + sig * rng.standard_normal(n_ev)
-    jet_x = ak.to_numpy(ak.sum(jpt * jscale * np.cos(jphi), axis=1))
-    jet_y = ak.to_numpy(ak.sum(jpt * jscale * np.sin(jphi), axis=1))
+    soft_x = ak.to_numpy(soft_x) + sig * rng.standard_normal(len(pt))
+    soft_y = ak.to_numpy(soft_y) + sig * rng.standard_normal(len(pt))
+    jet_x = ak.to_numpy(ak.sum(jets.pt * jet_scale * np.cos(jets.phi), axis=1))
+    jet_y = ak.to_numpy(ak.sum(jets.pt * jet_scale * np.sin(jets.phi), axis=1))
     lep_x = ak.to_numpy(ak.sum(lep.PT * np.cos(lep.Phi), axis=1))
     lep_y = ak.to_numpy(ak.sum(lep.PT * np.sin(lep.Phi), axis=1))
-    mex, mey = -(soft_x + jet_x + lep_x), -(soft_y + jet_y + lep_y)
+    return -(soft_x + jet_x + lep_x), -(soft_y + jet_y + lep_y)
 
-    def _leptons(flavour):
-        sel = lep[lep.flavour == flavour]
-        sel = sel[ak.argsort(sel.PT, axis=1, ascending=False)]
-        return ak.zip({"PT": sel.PT, "Eta": sel.Eta, "Phi": sel.Phi,
-                       "Charge": ak.values_astype(sel.Charge, np.int32)})
 
+def _leptons(lep, flavour):
+    sel = lep[lep.flavour == flavour]
+    sel = sel[ak.argsort(sel.PT, axis=1, ascending=False)]
+    return ak.zip({"PT": sel.PT, "Eta": sel.Eta, "Phi": sel.Phi, "Charge": ak.values_astype(sel.Charge, np.int32)})
+
+
+def detector_response(prt, rng, det=Detector()):
+    """Reconstructed Electron, Muon, Jet, MissingET collections (awkward records, Delphes branch names) from
+    Pythia particles, in four named steps: ``reconstruct_leptons``, ``cluster_jets`` (of the visible particles
+    minus the reconstructed leptons), ``b_tag``, ``missing_et``. The random draws happen in that order.
+
+    Args:
+        prt: awkward array of events of particles with id, status, p (px, py, pz, e) [GeV], as from ``nextBatch``.
+        rng: numpy Generator of the block.
+        det: the detector response parameters.
+    """
+    vis, px, py, pz, e, pt, eta, phi = _visible(prt, det)
+    lep = reconstruct_leptons(vis, e, pt, eta, phi, rng, det)
+    keep = ~ak.any(ak.local_index(pt, axis=1)[:, :, None] == lep.idx[:, None, :], axis=2)
+    jets, jet_scale = cluster_jets(px[keep], py[keep], pz[keep], e[keep], rng, det)
+    label, tagged = b_tag(prt, jets, rng, det)
+    jet = ak.zip({"PT": jets.pt * jet_scale, "Eta": jets.eta, "Phi": jets.phi, "Mass": jets.m * jet_scale,
+                  "BTag": ak.values_astype(tagged, np.int32), "Flavor": ak.values_astype(label, np.int32)})
+    jet = jet[(jet.PT > det.jet_pt_min) & (abs(jet.Eta) < det.jet_eta_max)]
+    jet = jet[ak.argsort(jet.PT, axis=1, ascending=False)]
+    mex, mey = missing_et(px[keep], py[keep], pt[keep], jets, jet_scale, lep, rng, det)
     met = ak.zip({"MET": _one_per_event(np.hypot(mex, mey)), "Phi": _one_per_event(np.arctan2(mey, mex))})
-    return {"Electron": _leptons(11), "Muon": _leptons(13), "Jet": jet, "MissingET": met}
+    return {"Electron": _leptons(lep, 11), "Muon": _leptons(lep, 13), "Jet": jet, "MissingET": met}
 
 
 # ------------------------------------------------------------------------------------- features / Delphes
