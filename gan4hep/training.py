@@ -12,6 +12,7 @@ A training script reads like the closing block of keras.io's "WGAN-GP overriding
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
@@ -24,7 +25,7 @@ import numpy as np
 from .callbacks import DivergenceGuard, PeriodicCheckpoint, PeriodicEvaluation, StopAt, TrainingDiverged, resume
 from .runs import Run
 
-__all__ = ["Trained", "Patience", "dataset", "train"]
+__all__ = ["Trained", "Patience", "dataset", "train", "get_strategy"]
 
 
 @dataclasses.dataclass
@@ -67,6 +68,22 @@ class Patience(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+def get_strategy(name: str | None):
+    """A ``tf.distribute`` strategy by name: None / "default" (none), "mirrored" (``MirroredStrategy`` over all
+    GPUs of this host, or the CPU when there is none).
+
+    Raises:
+        ValueError: an unknown name.
+    """
+    if name in (None, "default"):
+        return None
+    if name == "mirrored":
+        import tensorflow as tf
+
+        return tf.distribute.MirroredStrategy()
+    raise ValueError(f"unknown strategy {name!r}; choose 'default' or 'mirrored'")
+
+
 def dataset(data, batch_size: int, seed: int, shuffle_buffer: int = 200_000):
     """An endless shuffled ``tf.data.Dataset`` of full batches.
 
@@ -95,7 +112,7 @@ def train(build: Callable[[], Any], data, run: Run, *, steps: int, batch_size: i
           evaluate: Callable[[Any], dict] | None = None, eval_every: int | None = None, monitor: str | None = None,
           mode: str = "min", evaluate_at_start: bool = False, patience: int | None = None,
           restore_best: bool = False, on_divergence: str = "raise", callbacks: Sequence = (), verbose: int = 2,
-          shuffle_buffer: int = 200_000) -> Trained:
+          shuffle_buffer: int = 200_000, strategy=None) -> Trained:
     """Train a model of the contract (``gan4hep.models.base``) into ``run``.
 
     Seeds Python, numpy and the backend with ``seed``, calls ``build()`` (which returns a compiled model), resumes
@@ -121,6 +138,9 @@ def train(build: Callable[[], Any], data, run: Run, *, steps: int, batch_size: i
         on_divergence: "raise" (``TrainingDiverged``) or "stop" (record it in ``Trained.diverged`` and return).
         callbacks: further Keras callbacks.
         verbose: Keras ``fit`` verbosity.
+        strategy: a ``tf.distribute`` strategy (e.g. ``MirroredStrategy``: all GPUs of one host) under whose scope
+            the model is built; ``batch_size`` is then the global batch, split over the replicas. Checkpoints and
+            resume are unchanged. (Several hosts: Keras 3 on TensorFlow has no maintained multi-worker path.)
 
     Raises:
         TrainingDiverged: a non-finite loss with ``on_divergence="raise"`` (names the loss, step and last
@@ -134,7 +154,8 @@ def train(build: Callable[[], Any], data, run: Run, *, steps: int, batch_size: i
     if patience is not None and monitor is None:
         raise ValueError("patience needs a monitored evaluation")
     keras.utils.set_random_seed(seed)
-    model = build()
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        model = build()
     start = resume(model, run.checkpoints)
     if start:
         print(f"resumed {run.path} from step {start}", flush=True)

@@ -169,3 +169,45 @@ def test_conditional_training_and_export(tmp_path):
     ctx = np.full((10, 1), 15.0)
     np.testing.assert_allclose(load_sampler(run / Run.MODEL).sample(10, context=ctx, seed=2),
                                trained.model.sample(10, context=ctx, seed=2), rtol=1e-6)
+
+
+MIRRORED_RESUME = """
+import json, sys
+import numpy as np, tensorflow as tf, keras
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from gan4hep import training
+from gan4hep.models import GAN
+from gan4hep.networks import mlp
+from gan4hep.runs import Run
+
+def build():
+    model = GAN(mlp(3, [8], 2), mlp(2, [8], 1), 3, objective="wgan_gp", n_critic=2)
+    model.compile()
+    return model
+
+x = np.random.default_rng(0).normal(size=(256, 2)).astype("float32")
+run = Run(sys.argv[1])
+steps = []
+for total in (4, 7):  # a run, then its resumption
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    t = training.train(build, x, run, steps=total, batch_size=32, seed=1, verbose=0, strategy=strategy)
+    steps.append((t.start_step, t.final_step, strategy.num_replicas_in_sync, t.model.finite()))
+print("RESULT", json.dumps(steps))
+"""
+
+
+def test_mirrored_strategy_trains_and_resumes(tmp_path):
+    """Two CPU replicas (MirroredStrategy) through the training entry point: 4 steps, then resumed to 7."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    res = subprocess.run([sys.executable, "-c", MIRRORED_RESUME, str(tmp_path / "run")], capture_output=True,
+                         text=True, env=env, timeout=300)
+    line = [ln for ln in res.stdout.splitlines() if ln.startswith("RESULT")]
+    assert line, res.stderr[-3000:]
+    assert json.loads(line[0].split(" ", 1)[1]) == [[0, 4, 2, True], [4, 7, 2, True]]
+    names = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
+    assert names[0] == "ckpt-000000004.npz" and names[-1] == "ckpt-000000007.npz"
