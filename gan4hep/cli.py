@@ -212,7 +212,8 @@ def cmd_train(args):
     trained = training.train(lambda: build_model(recipe, prep, cprep), data, run, steps=recipe.steps,
                              batch_size=recipe.batch_size, seed=recipe.seed,
                              steps_per_epoch=max(1, recipe.log_every), checkpoint_every=recipe.checkpoint_every,
-                             keep_checkpoints=recipe.keep_checkpoints, verbose=args.verbose, shuffle_buffer=100_000)
+                             keep_checkpoints=recipe.keep_checkpoints, verbose=args.verbose, shuffle_buffer=100_000,
+                             strategy=training.get_strategy(args.strategy))
     trained.model.export(run / Run.MODEL)
     print(f"done: step {trained.final_step}; run folder {run.path}")
     return 0
@@ -303,6 +304,9 @@ def make_parser():
     t.add_argument("--log-every", type=int, help=f"steps per logged epoch in losses.json (default "
                    f"{DEFAULT.log_every})")
     t.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2], help="Keras fit verbosity")
+    t.add_argument("--strategy", choices=["default", "mirrored"], default="default",
+                   help="mirrored: tf.distribute.MirroredStrategy over all GPUs of this host (--batch-size is the "
+                        "global batch)")
     t.set_defaults(func=cmd_train)
 
     g = sub.add_parser("generate", help="sample events from a trained run")
