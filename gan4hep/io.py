@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 from pathlib import Path
+from typing import Any, Collection, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -19,14 +20,30 @@ import pandas as pd
 __all__ = ["atomic_path", "read_table", "write_table", "write_json", "markdown_table", "read_metadata", "write_root",
            "root_tree_names", "check_finite", "SUFFIXES"]
 
+#: File extensions ``read_table`` / ``write_table`` understand (matched case-insensitively).
 SUFFIXES = (".root", ".parquet", ".csv", ".h5", ".hdf5")
+
+#: A file path as accepted by every function here.
+PathLike = str | os.PathLike
 
 
 @contextlib.contextmanager
-def atomic_path(path):
+def atomic_path(path: PathLike) -> Iterator[Path]:
     """Yield a temporary sibling of ``path``; rename it onto ``path`` only if the block succeeds.
 
     A crash or exception leaves no half-written file behind, and an existing file is replaced in one step.
+    Missing parent folders are created.
+
+    Args:
+        path: the final file path.
+
+    Yields:
+        The temporary path ``<dir>/.<name>.<pid>.tmp<suffix>`` to write to (same suffix, so writers that pick a
+        format by extension work).
+
+    Raises:
+        OSError: the parent folder cannot be created or the rename fails. An exception raised inside the block
+            propagates after the temporary file is removed.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -46,8 +63,12 @@ def _suffix(path):
     return suffix
 
 
-def root_tree_names(path):
-    """Names of the TTrees in a ROOT file (without cycle numbers)."""
+def root_tree_names(path: PathLike) -> list[str]:
+    """Names of the TTrees in a ROOT file (without cycle numbers), sorted.
+
+    Raises:
+        FileNotFoundError, OSError: from ``uproot.open`` (missing or unreadable file).
+    """
     import uproot
 
     with uproot.open(path) as f:
@@ -66,8 +87,18 @@ def _pick_tree(path, tree, names):
     raise KeyError(f"{path}: {len(names)} TTrees {names}; pass tree=... to choose one")
 
 
-def check_finite(df, columns=None, path="table"):
-    """Raise ValueError naming the first column (of ``columns``, default all numeric) holding NaN or inf."""
+def check_finite(df: pd.DataFrame, columns: Iterable[str] | None = None, path: PathLike = "table") -> None:
+    """Check that the numeric columns of ``df`` are finite; non-numeric and boolean columns are skipped.
+
+    Args:
+        df: the table.
+        columns: the columns to check (default: all).
+        path: the file name used in the error message.
+
+    Raises:
+        ValueError: naming the first column holding NaN or inf, with the count and the first row.
+        KeyError: a name in ``columns`` is not a column of ``df``.
+    """
     columns = list(df.columns) if columns is None else list(columns)
     for c in columns:
         values = df[c]
@@ -79,12 +110,25 @@ def check_finite(df, columns=None, path="table"):
                              f"{int(np.argmax(bad))})")
 
 
-def read_table(path, tree=None, columns=None):
-    """Read a flat table (.root TTree, .parquet, .csv, .h5) into a DataFrame.
+def read_table(path: PathLike, tree: str | None = None, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Read a flat table (.root TTree, .parquet, .csv, .h5/.hdf5) into a DataFrame.
 
-    ``tree`` picks the TTree / HDF5 group (default: the only one, else ``events``). ``columns`` selects and orders
-    columns. Raises FileNotFoundError for a missing file, KeyError naming missing columns, ValueError for NaN/inf
-    in the requested numeric columns.
+    Args:
+        path: the file; the format is chosen by its extension (one of ``SUFFIXES``).
+        tree: the TTree (ROOT) or group (HDF5) to read; default: the only one, else ``events``. Ignored for
+            parquet and CSV.
+        columns: the columns to read, in this order (default: all, in file order).
+
+    Returns:
+        A DataFrame of shape ``(n_events, n_columns)``; ROOT string columns written by ``write_table`` come back
+        as ``pd.Categorical``, HDF5 byte strings as ``str``. Units are those of the file.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: unsupported extension; a jagged ROOT branch; NaN/inf in a requested numeric column
+            (see ``check_finite``).
+        KeyError: the named ``tree`` is absent, or several trees and none called ``events``; missing
+            ``columns`` (the message lists the available ones).
     """
     path = Path(path)
     if not path.exists():
@@ -161,11 +205,23 @@ def _root_columns(df):
     return branches, cats
 
 
-def write_table(df, path, tree="events", metadata=None):
+def write_table(df: pd.DataFrame, path: PathLike, tree: str = "events",
+                metadata: Mapping[str, Any] | None = None) -> Path:
     """Write a DataFrame by extension, atomically; ROOT as a flat TTree (``mktree`` + ``extend``).
 
-    ``metadata`` (a JSON-serialisable dict) is stored beside the tree in ROOT files (see ``read_metadata``).
-    Returns the path.
+    Args:
+        df: the table, shape ``(n_events, n_columns)``; string / categorical columns are stored as int32 codes
+            plus labels (ROOT) or byte strings (HDF5). The index is not written.
+        path: the output file; its extension (one of ``SUFFIXES``) picks the format.
+        tree: the TTree (ROOT) or group (HDF5) name.
+        metadata: a JSON-serialisable dict stored beside the tree (ROOT only; see ``read_metadata``).
+
+    Returns:
+        ``Path(path)``.
+
+    Raises:
+        ValueError: unsupported extension.
+        TypeError: ``metadata`` is not JSON-serialisable.
     """
     path = Path(path)
     suffix = _suffix(path)
@@ -222,12 +278,23 @@ def _write_tree(f, name, branches, delphes=False):
         t.extend(branches)
 
 
-def write_root(path, trees, metadata=None, delphes_trees=()):
+def write_root(path: PathLike, trees: Mapping[str, Mapping[str, Any]], metadata: Mapping[str, Any] | None = None,
+               delphes_trees: Collection[str] = ()) -> Path:
     """Write several TTrees to one ROOT file atomically.
 
-    ``trees`` maps tree name -> {branch: numpy array or awkward array of records}; trees named in
-    ``delphes_trees`` use Delphes branch names (``Jet.PT``, counter ``Jet_size``). ``metadata`` goes into the
-    TObjString ``<tree>__metadata`` of every tree.
+    Args:
+        path: the output ``.root`` file.
+        trees: tree name -> {branch: numpy array ``(n_entries,)`` or awkward array of records (jagged,
+            ``n_entries`` lists)}; all branches of a tree have the same length.
+        metadata: JSON-serialisable dict, written to the TObjString ``<tree>__metadata`` of every tree.
+        delphes_trees: trees whose record branches get Delphes names (``Jet.PT``, counter ``Jet_size``).
+
+    Returns:
+        ``Path(path)``.
+
+    Raises:
+        TypeError: ``metadata`` is not JSON-serialisable. Errors of ``uproot`` (e.g. an unsupported branch type)
+            propagate; no file is left behind.
     """
     import uproot
 
@@ -241,8 +308,17 @@ def write_root(path, trees, metadata=None, delphes_trees=()):
     return path
 
 
-def read_metadata(path, tree=None):
-    """The metadata dict stored with a ROOT table ({} when there is none)."""
+def read_metadata(path: PathLike, tree: str | None = None) -> dict[str, Any]:
+    """The metadata dict stored with a ROOT table (``{}`` when there is none).
+
+    Args:
+        path: a ROOT file written by ``write_table`` or ``write_root``.
+        tree: the tree whose ``<tree>__metadata`` to read; chosen as in ``read_table``.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        KeyError: the named ``tree`` is absent, or several trees and none called ``events``.
+    """
     import uproot
 
     path = Path(path)
@@ -254,15 +330,24 @@ def read_metadata(path, tree=None):
         return json.loads(str(f[key])) if key in f else {}
 
 
-def write_json(obj, path):
-    """Write ``obj`` as JSON to ``path`` atomically (numpy scalars become floats)."""
+def write_json(obj: Any, path: PathLike) -> Path:
+    """Write ``obj`` as JSON (indent 1) to ``path`` atomically; returns ``Path(path)``.
+
+    Objects JSON cannot encode are passed through ``float`` (numpy scalars become floats).
+
+    Raises:
+        TypeError, ValueError: an object that is neither JSON-serialisable nor convertible by ``float``.
+    """
     with atomic_path(path) as tmp:
         Path(tmp).write_text(json.dumps(obj, indent=1, default=float))
     return Path(path)
 
 
-def markdown_table(df, index=False, floatfmt="{:.4g}"):
-    """A DataFrame as a GitHub Markdown table (floats with ``floatfmt``; the index as first column if ``index``)."""
+def markdown_table(df: pd.DataFrame, index: bool = False, floatfmt: str = "{:.4g}") -> str:
+    """A DataFrame as a GitHub Markdown table (floats with ``floatfmt``; the index as first column if ``index``).
+
+    Returns the table text, one line per row plus header and separator, ending in a newline.
+    """
     def fmt(v):
         return floatfmt.format(v) if isinstance(v, (float, np.floating)) else str(v)
 

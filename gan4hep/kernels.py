@@ -9,7 +9,7 @@ Kernels of a squared distance ``d2`` and a width ``w`` (all equal 1 at zero dist
 - breit_wigner: ``1 / (1 + 4 d2 / w^2)``, i.e. ``w`` is the full width at half maximum as for a resonance
   (``breit_wigner(w) == cauchy(w / 2)``; Butter, Plehn & Winterhalder 2019, the MMD with a Breit-Wigner kernel).
 
-The MMD^2 is that of Gretton et al. (2012), as used for the loss of Butter & Plehn's review, Eq. (18).
+The MMD^2 is that of Gretton et al. (2012), as used for the loss in Butter & Plehn's review, Sec. 4.3, Eq. (23).
 """
 
 from __future__ import annotations

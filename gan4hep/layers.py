@@ -7,31 +7,43 @@ model containing them round-trips through ``model.save("x.keras")`` / ``keras.mo
 from __future__ import annotations
 
 import math
+from typing import Any, Callable
 
 import keras
 from keras import ops
 
 __all__ = ["TrainableSwish", "CircleDense"]
 
+#: A backend tensor (``tf.Tensor`` under TensorFlow) or a ``KerasTensor`` while a model is built.
+Tensor = Any
+#: A layer input shape: a tuple whose entries may be None (unknown).
+Shape = tuple
+
 
 @keras.saving.register_keras_serializable(package="gan4hep")
 class TrainableSwish(keras.layers.Layer):
     """Swish with a trainable slope: ``x * sigmoid(beta * x)``, ``beta`` initialised to 1.
 
-    The activation used between the Dense layers of the Lebese & Ruan WGAN-GP generator. With ``beta = 1`` it is
-    SiLU; ``beta -> 0`` tends to ``x / 2`` and ``beta -> inf`` to ReLU, so the network learns how sharp a kink it
-    needs.
+    Swish-beta of Ramachandran, Zoph & Le (2017, arXiv:1710.05941), the activation between the Dense layers of the
+    Lebese & Ruan (2021, sec. 4.3, their ref. 58) WGAN-GP generator. With ``beta = 1`` it is SiLU; ``beta -> 0``
+    tends to ``x / 2`` and ``beta -> inf`` to ReLU, so the network learns how sharp a kink it needs.
+
+    Input shape ``(..., features)``; output the same shape.
 
     Args:
         per_unit: if True (default) one ``beta`` per feature of the last axis, shape ``(features,)``; if False a
             single scalar ``beta`` shared by all units (the original Swish paper's form).
+        **kwargs: passed to ``keras.layers.Layer`` (``name``, ``dtype``, ...).
+
+    Raises:
+        ValueError: (at build) ``per_unit=True`` and the last input dimension is unknown.
     """
 
-    def __init__(self, per_unit: bool = True, **kwargs):
+    def __init__(self, per_unit: bool = True, **kwargs: Any):
         super().__init__(**kwargs)
         self.per_unit = bool(per_unit)
 
-    def build(self, input_shape):
+    def build(self, input_shape: Shape) -> None:
         if self.per_unit:
             if input_shape[-1] is None:
                 raise ValueError("TrainableSwish(per_unit=True) needs a known last dimension")
@@ -40,19 +52,19 @@ class TrainableSwish(keras.layers.Layer):
             shape = ()
         self.beta = self.add_weight(name="beta", shape=shape, initializer="ones", trainable=True)
 
-    def call(self, inputs):
+    def call(self, inputs: Tensor) -> Tensor:
         return inputs * ops.sigmoid(self.beta * inputs)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
         return input_shape
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "per_unit": self.per_unit}
 
 
 @keras.saving.register_keras_serializable(package="gan4hep")
 class CircleDense(keras.layers.Layer):
-    """Dense layer whose weights and biases lie on the unit circle (Lin, Bhimji & Nachman 2019, eq. 2.2).
+    """Dense layer whose weights and biases lie on the unit circle (Lin, Bhimji & Nachman 2019, sec. 2.2, eq. 2.2).
 
     ``out_n = activation(|sum_m x_m exp(i theta_nm) + exp(i phi_n)|)``. The weights are angles, so the weight
     space is compact without a boundary: the critic is Lipschitz (each layer with constant at most
@@ -71,10 +83,20 @@ class CircleDense(keras.layers.Layer):
             linear layer with weights cos(theta) in [-1, 1]. The modulus is >= 0 and grows in every direction
             away from its zero, so a critic whose *last* layer is a modulus can be maximised by a generator
             running off to infinity; "real" keeps compact weights but gives a signed, linear critic score.
+        **kwargs: passed to ``keras.layers.Layer``.
+
+    Input shape ``(..., in_dim)``; output shape ``(..., units)``. The weights ``theta`` ``(in_dim, units)`` and
+    ``phi`` ``(units,)`` are angles in rad (not wrapped: only their cos/sin enter).
+
+    Raises:
+        ValueError: ``output_mode`` not "modulus"/"real"; ``units <= 0``; an unknown ``activation`` or
+            initializer; (at build) an unknown last input dimension.
     """
 
-    def __init__(self, units: int, activation=None, eps: float = 1e-12, theta_initializer=None,
-                 phi_initializer=None, output_mode: str = "modulus", **kwargs):
+    def __init__(self, units: int, activation: str | Callable[..., Any] | None = None, eps: float = 1e-12,
+                 theta_initializer: str | keras.initializers.Initializer | None = None,
+                 phi_initializer: str | keras.initializers.Initializer | None = None, output_mode: str = "modulus",
+                 **kwargs: Any):
         super().__init__(**kwargs)
         if output_mode not in ("modulus", "real"):
             raise ValueError(f"CircleDense output_mode must be 'modulus' or 'real', got {output_mode!r}")
@@ -88,7 +110,7 @@ class CircleDense(keras.layers.Layer):
         self.theta_initializer = keras.initializers.get(theta_initializer or default)
         self.phi_initializer = keras.initializers.get(phi_initializer or default)
 
-    def build(self, input_shape):
+    def build(self, input_shape: Shape) -> None:
         in_dim = input_shape[-1]
         if in_dim is None:
             raise ValueError("CircleDense needs a known last input dimension")
@@ -97,7 +119,7 @@ class CircleDense(keras.layers.Layer):
         self.phi = self.add_weight(name="phi", shape=(self.units,), initializer=self.phi_initializer,
                                    trainable=True)
 
-    def call(self, inputs):
+    def call(self, inputs: Tensor) -> Tensor:
         re = ops.matmul(inputs, ops.cos(self.theta)) + ops.cos(self.phi)
         if self.output_mode == "real":
             return self.activation(re) if self.activation is not None else re
@@ -105,10 +127,10 @@ class CircleDense(keras.layers.Layer):
         out = ops.sqrt(re * re + im * im + self.eps)
         return self.activation(out) if self.activation is not None else out
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
         return (*input_shape[:-1], self.units)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(),
             "units": self.units,

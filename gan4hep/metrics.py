@@ -7,16 +7,21 @@ Conventions
 * Inputs may be numpy arrays, pandas Series or DataFrames; DataFrame column names appear in errors.
 * ``weights`` (optional, per event) are supported wherever the weighted estimator is cheap.
 * NaN/inf, mismatched feature counts and bad weights raise ``ValueError`` naming the column.
+* Values that are not dimensionless (Wasserstein distances, means) are in the units of the input features.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import stats
 
 from . import kernels
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "quantile_edges",
@@ -110,8 +115,21 @@ def _out(values, was_1d: bool):
 # --------------------------------------------------------------------------------------------------------------
 # binned shape comparisons
 # --------------------------------------------------------------------------------------------------------------
-def quantile_edges(x, n_bins: int, weights=None) -> np.ndarray:
-    """Bin edges holding equal (weighted) fractions of ``x``: equal-statistics bins as used by Lin et al."""
+def quantile_edges(x: ArrayLike, n_bins: int, weights: ArrayLike | None = None) -> np.ndarray:
+    """Bin edges holding equal (weighted) fractions of ``x``: equal-statistics bins as used by Lin et al.
+    (2019, sec. 3.3).
+
+    Args:
+        x: a 1-d sample ``(n_events,)`` (or ``(n_events, 1)``).
+        n_bins: number of bins.
+        weights: per-event weights ``(n_events,)``.
+
+    Returns:
+        Sorted unique edges, at most ``n_bins + 1`` of them (fewer where quantiles coincide), in the units of ``x``.
+
+    Raises:
+        ValueError: ``x`` empty, non-finite or with more than one column; bad weights.
+    """
     arr, cols, _ = _as_2d(x, "x")
     if arr.shape[1] != 1:
         raise ValueError("quantile_edges needs a 1-d sample")
@@ -143,9 +161,17 @@ def _edges(a: np.ndarray, b: np.ndarray, bins, what: str) -> np.ndarray:
     return edges
 
 
-def weighted_histogram(x, edges, weights=None, overflow: bool = True):
+def weighted_histogram(x: ArrayLike, edges: ArrayLike, weights: ArrayLike | None = None,
+                       overflow: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Weighted counts and sum of squared weights (the variances) on ``edges``; with ``overflow`` events outside
-    the edges are counted in the first/last bin instead of being dropped."""
+    the edges are counted in the first/last bin instead of being dropped.
+
+    ``x`` and ``weights`` are ``(n_events,)``; both outputs are float64 ``(len(edges) - 1,)``. Inputs are not
+    checked for NaN.
+
+    Raises:
+        ValueError: edges not monotonically increasing, or ``weights`` of another shape (from ``np.histogram``).
+    """
     return _hist(np.asarray(x, dtype=np.float64), np.asarray(edges, dtype=np.float64),
                  None if weights is None else np.asarray(weights, dtype=np.float64), overflow)
 
@@ -159,11 +185,17 @@ def _hist(x: np.ndarray, edges: np.ndarray, w: np.ndarray | None, overflow: bool
     return counts.astype(np.float64), sumw2.astype(np.float64)
 
 
-def separation_power_hist(p_counts, q_counts) -> float:
-    """Separation power (Lin et al. eq. 3.1) of two histograms on the same binning.
+def separation_power_hist(p_counts: ArrayLike, q_counts: ArrayLike) -> float:
+    """Separation power (Lin, Bhimji & Nachman 2019, sec. 3.3, eq. 3.1) of two histograms on the same binning.
 
     ``S = 1/2 sum_i (p_i - q_i)^2 / (p_i + q_i)`` after normalising each histogram to unit sum; bins empty in
     both are skipped. ``S`` is 0 for identical shapes and 1 for histograms with no bin in common.
+
+    Args:
+        p_counts, q_counts: bin contents of the same shape (e.g. ``(n_bins,)``).
+
+    Raises:
+        ValueError: different shapes; NaN/inf contents; a histogram with non-positive sum.
     """
     p = np.asarray(p_counts, dtype=np.float64)
     q = np.asarray(q_counts, dtype=np.float64)
@@ -180,13 +212,28 @@ def separation_power_hist(p_counts, q_counts) -> float:
     return float(0.5 * np.sum((p[nz] - q[nz]) ** 2 / s[nz]))
 
 
-def separation_power(reference, generated, bins=20, weights_ref=None, weights_gen=None, overflow: bool = True):
-    """Binned separation power (Lin et al. eq. 3.1) in [0, 1], per feature.
+def separation_power(reference: ArrayLike, generated: ArrayLike, bins: int | ArrayLike = 20,
+                     weights_ref: ArrayLike | None = None, weights_gen: ArrayLike | None = None,
+                     overflow: bool = True) -> float | np.ndarray:
+    """Binned separation power (Lin et al. 2019, sec. 3.3, eq. 3.1) in [0, 1], per feature.
 
     ``bins`` is an int (equal-width edges spanning both samples) or explicit edges (e.g. from
     :func:`quantile_edges` of the reference). With ``overflow`` (default) events outside explicit edges are
     counted in the first/last bin rather than dropped. Two finite samples of one distribution give about
     :func:`separation_power_floor`, not 0.
+
+    Args:
+        reference, generated: ``(n_events,)`` or ``(n_events, n_features)``; sizes may differ.
+        bins: number of bins, or edges ``(n_bins + 1,)`` shared by all features (in the features' units).
+        weights_ref, weights_gen: per-event weights.
+        overflow: count events outside the edges in the end bins.
+
+    Returns:
+        A float for 1-d input, else an array ``(n_features,)``.
+
+    Raises:
+        ValueError: invalid samples, weights or edges (see the module conventions); ``bins < 1``; no events inside
+            explicit edges without ``overflow``.
     """
     hists, was_1d = _feature_histograms(reference, generated, bins, weights_ref, weights_gen, overflow)
     out = []
@@ -212,18 +259,28 @@ def _feature_histograms(reference, generated, bins, weights_ref, weights_gen, ov
 def separation_power_floor(n_ref: float, n_gen: float, n_bins: int) -> float:
     """Expected binned separation power of two independent samples of one distribution: ``B (1/N1 + 1/N2) / 4``.
 
-    This is the statistical floor (``B / 2N`` for equal sizes) to print beside any measured value.
+    This is the statistical floor (``B / 2N`` for equal sizes) to print beside any measured value: the leading
+    order in ``1/N`` for Poisson bin counts (derived here, not taken from Lin et al.). ``n_ref``, ``n_gen`` are
+    event counts (effective counts for weighted samples).
+
+    Raises:
+        ZeroDivisionError: ``n_ref`` or ``n_gen`` is a Python 0.
     """
     return float(n_bins * (1.0 / n_ref + 1.0 / n_gen) / 4.0)
 
 
-def chi2_histograms(ref_counts, gen_counts, ref_var=None, gen_var=None, normalise: bool = True):
+def chi2_histograms(ref_counts: ArrayLike, gen_counts: ArrayLike, ref_var: ArrayLike | None = None,
+                    gen_var: ArrayLike | None = None, normalise: bool = True) -> tuple[float, int]:
     """Chi-square of two histograms with both samples' statistical errors: returns ``(chi2, ndf)``.
 
     ``chi2 = sum_i (r_i - g_i)^2 / (var_r_i + var_g_i)`` over bins non-empty in at least one histogram. Variances
     default to the counts (Poisson; pass sum of squared weights for weighted histograms). With ``normalise``
     both histograms are scaled to unit sum (variances by the square of the scale) and ``ndf = n_bins - 1``,
-    since the normalisation removes one degree of freedom; otherwise ``ndf = n_bins``.
+    since the normalisation removes one degree of freedom; otherwise ``ndf = n_bins``. ``n_bins`` counts the
+    bins used. All four arrays have one shape, e.g. ``(n_bins,)``.
+
+    Raises:
+        ValueError: counts or variances of different shapes; with ``normalise``, a histogram with non-positive sum.
     """
     r = np.asarray(ref_counts, dtype=np.float64)
     g = np.asarray(gen_counts, dtype=np.float64)
@@ -246,11 +303,17 @@ def chi2_histograms(ref_counts, gen_counts, ref_var=None, gen_var=None, normalis
     return chi2, ndf
 
 
-def chi2_ndf(reference, generated, bins=20, weights_ref=None, weights_gen=None, overflow: bool = True):
+def chi2_ndf(reference: ArrayLike, generated: ArrayLike, bins: int | ArrayLike = 20,
+             weights_ref: ArrayLike | None = None, weights_gen: ArrayLike | None = None,
+             overflow: bool = True) -> float | np.ndarray:
     """Chi-square per degree of freedom of the normalised histograms of two samples, per feature.
 
     Errors are the statistical ones of both samples (sqrt of sum of squared weights); see :func:`chi2_histograms`.
-    ``bins`` as in :func:`separation_power`. Two samples of one distribution give about 1.
+    Inputs, ``bins`` and the return shape as in :func:`separation_power`; NaN where ``ndf <= 0``. Two samples of
+    one distribution give about 1.
+
+    Raises:
+        ValueError: as :func:`separation_power`; a feature with no events inside explicit edges.
     """
     hists, was_1d = _feature_histograms(reference, generated, bins, weights_ref, weights_gen, overflow)
     out = []
@@ -267,10 +330,15 @@ def _mean(x: np.ndarray, w: np.ndarray | None) -> np.ndarray:
     return x.mean(axis=0) if w is None else np.average(x, axis=0, weights=w)
 
 
-def relative_mean_difference(reference, generated, weights_ref=None, weights_gen=None):
-    """``|mean_gen - mean_ref| / |mean_ref|`` per feature (the Lebese & Ruan Table 1 criterion).
+def relative_mean_difference(reference: ArrayLike, generated: ArrayLike, weights_ref: ArrayLike | None = None,
+                             weights_gen: ArrayLike | None = None) -> float | np.ndarray:
+    """``|mean_gen - mean_ref| / |mean_ref|`` per feature (the Lebese & Ruan 2021 Table 1 criterion, sec. 5).
 
-    A zero reference mean gives ``inf``. A weak test: means can agree while shapes do not.
+    A zero reference mean gives ``inf`` (0 if both means are 0). A weak test: means can agree while shapes do not.
+    Inputs and return shape as in :func:`separation_power`; dimensionless.
+
+    Raises:
+        ValueError: invalid samples or weights.
     """
     ref, gen, _, was_1d = _pair(reference, generated)
     wr = _weights(weights_ref, ref.shape[0], "weights_ref")
@@ -282,8 +350,15 @@ def relative_mean_difference(reference, generated, weights_ref=None, weights_gen
     return _out(rmd, was_1d)
 
 
-def wasserstein(reference, generated, weights_ref=None, weights_gen=None):
-    """1-d Wasserstein (earth mover's) distance per feature, in the features' units (scipy)."""
+def wasserstein(reference: ArrayLike, generated: ArrayLike, weights_ref: ArrayLike | None = None,
+                weights_gen: ArrayLike | None = None) -> float | np.ndarray:
+    """1-d Wasserstein (earth mover's) distance per feature, in the features' units (scipy).
+
+    Inputs and return shape as in :func:`separation_power`.
+
+    Raises:
+        ValueError: invalid samples or weights.
+    """
     ref, gen, _, was_1d = _pair(reference, generated)
     wr = _weights(weights_ref, ref.shape[0], "weights_ref")
     wg = _weights(weights_gen, gen.shape[0], "weights_gen")
@@ -305,8 +380,15 @@ def _weighted_ks(a, b, wa, wb) -> float:
     return float(np.max(np.abs(fa - fb)))
 
 
-def ks_statistic(reference, generated, weights_ref=None, weights_gen=None):
-    """Two-sample Kolmogorov-Smirnov statistic per feature (scipy ``ks_2samp``; weighted ECDFs if weights)."""
+def ks_statistic(reference: ArrayLike, generated: ArrayLike, weights_ref: ArrayLike | None = None,
+                 weights_gen: ArrayLike | None = None) -> float | np.ndarray:
+    """Two-sample Kolmogorov-Smirnov statistic per feature (scipy ``ks_2samp``; weighted ECDFs if weights).
+
+    Inputs and return shape as in :func:`separation_power`; values in [0, 1].
+
+    Raises:
+        ValueError: invalid samples or weights.
+    """
     ref, gen, _, was_1d = _pair(reference, generated)
     wr = _weights(weights_ref, ref.shape[0], "weights_ref")
     wg = _weights(weights_gen, gen.shape[0], "weights_gen")
@@ -334,16 +416,25 @@ def _kernel_sum(a, b, wa, wb, kernel, width, exclude_diagonal: bool, block: int 
     return total
 
 
-def mmd2(reference, generated, kernel: str = "gaussian", width: float = 1.0, unbiased: bool = True,
-         weights_ref=None, weights_gen=None) -> float:
-    """Squared maximum mean discrepancy (Gretton et al.) over all features jointly.
+def mmd2(reference: ArrayLike, generated: ArrayLike, kernel: str = "gaussian", width: float = 1.0,
+         unbiased: bool = True, weights_ref: ArrayLike | None = None, weights_gen: ArrayLike | None = None) -> float:
+    """Squared maximum mean discrepancy (Gretton et al. 2012, JMLR 13:723) over all features jointly.
 
-    ``MMD^2 = <k(x,x')> + <k(y,y')> - 2 <k(x,y)>`` (Butter & Plehn eq. for the MMD loss), kernels as in
-    :mod:`gan4hep.kernels` (the same as the training penalty's). ``unbiased=True`` (default) is the U-statistic: the within-sample averages leave out
+    ``MMD^2 = <k(x,x')> + <k(y,y')> - 2 <k(x,y)>`` (Butter & Plehn review, sec. 4.3, Eq. (23), the MMD loss of
+    Butter, Plehn & Winterhalder 2019), kernels as in :mod:`gan4hep.kernels` (the same as the training
+    penalty's); ``width`` is in the units of the features (Euclidean distance over all of them).
+    ``unbiased=True`` (default) is the U-statistic: the within-sample averages leave out
     ``x == x'`` pairs, so the value fluctuates around 0 (and can be negative) for one distribution.
     ``unbiased=False`` is the V-statistic, which includes them: always >= 0, biased up by about
     ``(1/N + 1/M)(1 - <k>)``. Weighted averages replace the plain ones when weights are given. Cost is
     ``O((N + M)^2)``: subsample large samples first.
+
+    Args:
+        reference, generated: ``(n_events,)`` or ``(n_events, n_features)``; sizes may differ.
+
+    Raises:
+        ValueError: unknown kernel or width <= 0; invalid samples or weights; ``unbiased`` with fewer than 2
+            events in a sample.
     """
     kernels.check_kernel(kernel, width)
     ref, gen, _, _ = _pair(reference, generated)
@@ -366,8 +457,20 @@ def mmd2(reference, generated, kernel: str = "gaussian", width: float = 1.0, unb
 # --------------------------------------------------------------------------------------------------------------
 # correlations
 # --------------------------------------------------------------------------------------------------------------
-def correlation_matrix(x, method: str = "pearson", weights=None, names=None) -> np.ndarray:
-    """Feature-feature correlation matrix: ``pearson`` (linear; weighted if weights) or ``spearman`` (ranks)."""
+def correlation_matrix(x: ArrayLike, method: str = "pearson", weights: ArrayLike | None = None,
+                       names: Sequence[str] | None = None) -> np.ndarray:
+    """Feature-feature correlation matrix: ``pearson`` (linear; weighted if weights) or ``spearman`` (ranks).
+
+    Args:
+        x: ``(n_events, n_features)`` (or ``(n_events,)``, giving ``[[1.0]]``).
+        names: feature names for error messages.
+
+    Returns:
+        ``(n_features, n_features)`` float64.
+
+    Raises:
+        ValueError: invalid sample or weights; a constant column; weighted Spearman; an unknown ``method``.
+    """
     arr, cols, _ = _as_2d(x, "x", names)
     w = _weights(weights, arr.shape[0], "weights")
     const = np.ptp(arr, axis=0) == 0
@@ -395,15 +498,21 @@ def _cov_to_corr(cov):
     return cov / np.outer(s, s)
 
 
-def correlation_difference(reference, generated, method: str = "pearson", weights_ref=None, weights_gen=None,
-                           names=None) -> np.ndarray:
-    """``corr(generated) - corr(reference)``, the matrix shown as the third heatmap of Lebese & Ruan Fig. 5."""
+def correlation_difference(reference: ArrayLike, generated: ArrayLike, method: str = "pearson",
+                           weights_ref: ArrayLike | None = None, weights_gen: ArrayLike | None = None,
+                           names: Sequence[str] | None = None) -> np.ndarray:
+    """``corr(generated) - corr(reference)``, the matrix shown as the third heatmap of Lebese & Ruan Fig. 5.
+
+    Returns ``(n_features, n_features)``; raises ValueError as :func:`correlation_matrix` or for a feature-count
+    mismatch.
+    """
     ref, gen, cols, _ = _pair(reference, generated, names)
     return correlation_matrix(gen, method, weights_gen, cols) - correlation_matrix(ref, method, weights_ref, cols)
 
 
-def max_abs_correlation_difference(reference, generated, method: str = "pearson", weights_ref=None,
-                                   weights_gen=None, names=None) -> float:
+def max_abs_correlation_difference(reference: ArrayLike, generated: ArrayLike, method: str = "pearson",
+                                   weights_ref: ArrayLike | None = None, weights_gen: ArrayLike | None = None,
+                                   names: Sequence[str] | None = None) -> float:
     """Largest absolute entry of :func:`correlation_difference`: one number for how well correlations match."""
     return float(np.max(np.abs(correlation_difference(reference, generated, method, weights_ref, weights_gen,
                                                       names))))
@@ -423,13 +532,22 @@ def _truth_cdf(truth) -> Callable[[np.ndarray], np.ndarray]:
     return lambda x: np.searchsorted(t, x, side="right") / t.size
 
 
-def quantile_error(sample, truth, n_quantiles: int = 20, weights=None) -> float:
+def quantile_error(sample: ArrayLike, truth: Any, n_quantiles: int = 20, weights: ArrayLike | None = None) -> float:
     """Quantile mean squared error of a 1-d ``sample`` with respect to the true distribution.
 
     The x-axis is cut into ``n_quantiles`` quantiles of the truth, each of true probability ``1/n_q``, and
     ``MSE = 1/n_q sum_j (x_j - 1/n_q)^2`` with ``x_j`` the (weighted) fraction of the sample in quantile ``j``
-    (the GANplification measure of Butter et al., review Fig. 1). ``truth`` is a scipy distribution (anything with
-    ``.cdf``), a CDF callable, or a large sample drawn from the truth.
+    (the GANplification measure of Butter, Diefenbacher, Kasieczka, Nachman & Plehn 2020, arXiv:2008.06545;
+    Butter & Plehn review, sec. 2, Fig. 1). ``truth`` is a scipy distribution (anything with ``.cdf``), a CDF
+    callable mapping ``(n_events,)`` to probabilities, or a large sample drawn from the truth.
+
+    Args:
+        sample: ``(n_events,)`` (or ``(n_events, 1)``).
+        weights: per-event weights ``(n_events,)``.
+
+    Raises:
+        ValueError: ``sample`` invalid or with more than one column; bad weights; ``n_quantiles < 2``; a truth
+            sample that is empty or non-finite.
     """
     arr, cols, _ = _as_2d(sample, "sample")
     if arr.shape[1] != 1:
@@ -446,27 +564,37 @@ def quantile_error(sample, truth, n_quantiles: int = 20, weights=None) -> float:
 
 
 def expected_quantile_error(n_events: float, n_quantiles: int = 20) -> float:
-    """Mean quantile MSE of ``n_events`` drawn from the truth itself: ``(n_q - 1) / (n_q^2 N)`` (multinomial)."""
+    """Mean quantile MSE of ``n_events`` drawn from the truth itself: ``(n_q - 1) / (n_q^2 N)`` (multinomial).
+
+    Raises:
+        ZeroDivisionError: ``n_events`` or ``n_quantiles`` is a Python 0.
+    """
     n_q = int(n_quantiles)
     return float((n_q - 1) / (n_q**2 * n_events))
 
 
-def equivalent_events(sample, truth, n_quantiles: int = 20, weights=None) -> float:
+def equivalent_events(sample: ArrayLike, truth: Any, n_quantiles: int = 20,
+                      weights: ArrayLike | None = None) -> float:
     """Number of events sampled from the truth whose expected quantile error equals this sample's.
 
-    Inverts :func:`expected_quantile_error`; ``inf`` for a sample with zero quantile error.
+    Inverts :func:`expected_quantile_error`; ``inf`` for a sample with zero quantile error. Arguments and errors
+    as :func:`quantile_error`.
     """
     mse = quantile_error(sample, truth, n_quantiles, weights)
     n_q = int(n_quantiles)
     return float(np.inf) if mse == 0 else float((n_q - 1) / (n_q**2 * mse))
 
 
-def amplification_factor(sample, truth, n_train: float, n_quantiles: int = 20, weights=None) -> float:
+def amplification_factor(sample: ArrayLike, truth: Any, n_train: float, n_quantiles: int = 20,
+                         weights: ArrayLike | None = None) -> float:
     """How many training events the (generated) sample is worth, per training event.
 
     ``equivalent_events / n_train``: above 1 the generator adds information beyond its ``n_train`` training
     events (Butter & Plehn review, Fig. 1: 10,000 GANned events worth ~300 sampled ones trained on 100 give ~3).
     A sample of ``N`` truth events has, on average over repeats, a factor of about 1 relative to ``N``.
+
+    Raises:
+        ValueError: ``n_train <= 0``; as :func:`quantile_error`.
     """
     if not n_train > 0:
         raise ValueError(f"n_train must be positive, got {n_train}")
@@ -476,9 +604,9 @@ def amplification_factor(sample, truth, n_train: float, n_quantiles: int = 20, w
 # --------------------------------------------------------------------------------------------------------------
 # classifier two-sample test and the combined report
 # --------------------------------------------------------------------------------------------------------------
-def classifier_two_sample_test(reference, generated, n_splits: int = 5, seed: int = 0, max_iter: int = 100,
-                               test_fraction: float = 0.5, weights_ref=None, weights_gen=None,
-                               **classifier_kwargs) -> dict:
+def classifier_two_sample_test(reference: ArrayLike, generated: ArrayLike, n_splits: int = 5, seed: int = 0,
+                               max_iter: int = 100, test_fraction: float = 0.5, weights_ref: ArrayLike | None = None,
+                               weights_gen: ArrayLike | None = None, **classifier_kwargs: Any) -> dict[str, Any]:
     """ROC AUC of a boosted-tree classifier trained to tell generated from reference events.
 
     Each of ``n_splits`` repeats subsamples the larger sample to the size of the smaller (balanced classes), splits
@@ -486,11 +614,18 @@ def classifier_two_sample_test(reference, generated, n_splits: int = 5, seed: in
     ``HistGradientBoostingClassifier`` and computes the AUC on the test part. AUC 0.5 means indistinguishable, 1
     fully separable; unlike means it sees shapes and correlations in all features together.
     Returns ``{"auc": mean, "auc_uncertainty": std over repeats (ddof=1; 0 for one repeat), "aucs": [...]}``.
+
+    Args:
+        reference, generated: ``(n_events,)`` or ``(n_events, n_features)``.
+        classifier_kwargs: further arguments of ``HistGradientBoostingClassifier``.
+
+    Raises:
+        ValueError: invalid samples or weights; ``n_splits < 1``; ``test_fraction`` outside (0, 1); fewer than 2
+            events per class in the training or test part.
     """
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.metrics import roc_auc_score
 
-    kernels.check_kernel(kernel, width)
     ref, gen, _, _ = _pair(reference, generated)
     wr = _weights(weights_ref, ref.shape[0], "weights_ref")
     wg = _weights(weights_gen, gen.shape[0], "weights_gen")
@@ -526,8 +661,9 @@ def classifier_two_sample_test(reference, generated, n_splits: int = 5, seed: in
     return {"auc": float(np.mean(aucs)), "auc_uncertainty": unc, "aucs": aucs}
 
 
-def fidelity_report(reference, generated, names=None, classifier: bool = True, seed: int = 0,
-                    weights_ref=None, weights_gen=None, n_splits: int = 3):
+def fidelity_report(reference: ArrayLike, generated: ArrayLike, names: Sequence[str] | None = None,
+                    classifier: bool = True, seed: int = 0, weights_ref: ArrayLike | None = None,
+                    weights_gen: ArrayLike | None = None, n_splits: int = 3) -> pd.DataFrame:
     """One table of per-feature fidelity numbers, with the whole-event numbers in ``df.attrs``.
 
     Rows are features; columns: mean_ref, mean_gen, relative_mean_difference, ks, wasserstein and
@@ -535,6 +671,10 @@ def fidelity_report(reference, generated, names=None, classifier: bool = True, s
     ``df.attrs`` holds ``max_abs_correlation_difference`` (Pearson; NaN if a feature is constant in either sample,
     e.g. a collapsed generator) and, with ``classifier``,
     ``classifier_auc`` / ``classifier_auc_uncertainty`` from :func:`classifier_two_sample_test` (else NaN).
+    The table has ``n_features`` rows indexed by ``feature``; means and W1 are in the features' units.
+
+    Raises:
+        ValueError: invalid samples, names or weights; as :func:`classifier_two_sample_test` with ``classifier``.
     """
     import pandas as pd
 

@@ -14,6 +14,7 @@ Build one by name with ``get_noise("normal" | "uniform" | "skewnormal" | "normal
 from __future__ import annotations
 
 import math
+from typing import Any, Mapping, Sequence
 
 import keras
 import numpy as np
@@ -23,34 +24,52 @@ from scipy import special
 __all__ = ["Noise", "NormalNoise", "UniformNoise", "SkewNormalNoise", "NormalToUniformNoise", "get_noise",
            "serialize"]
 
+#: A backend tensor (``tf.Tensor`` under TensorFlow); batch sizes may be symbolic scalars of this type.
+Tensor = Any
+
 
 class Noise:
-    """Base class: subclasses implement ``_np(rng, shape)`` and ``_tf(shape)``."""
+    """Base class: subclasses implement ``_np(rng, shape)`` and ``_tf(shape)``.
+
+    Args:
+        seed: seed of the sampler's ``keras.random.SeedGenerator`` (the tensor path); None for a random one.
+    """
 
     name = "noise"
 
-    def __init__(self, seed=None):
+    def __init__(self, seed: int | None = None):
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
-    def sample(self, n: int, dim: int, seed=None) -> np.ndarray:
-        """Draw ``(n, dim)`` float32 samples with numpy; the same ``seed`` gives the same array."""
+    def sample(self, n: int, dim: int, seed: int | np.random.Generator | None = None) -> np.ndarray:
+        """Draw ``(n, dim)`` float32 samples with numpy; the same ``seed`` gives the same array.
+
+        Args:
+            n: number of events (0 allowed).
+            dim: latent dimension.
+            seed: anything ``np.random.default_rng`` takes; independent of the sampler's own ``seed``.
+
+        Raises:
+            ValueError: ``n < 0`` or ``dim <= 0``.
+        """
         n, dim = _check_size(n, dim)
         return self._np(np.random.default_rng(seed), (n, dim)).astype(np.float32)
 
-    def __call__(self, shape):
+    def __call__(self, shape: Sequence[int | Tensor]) -> Tensor:
         """Draw a float32 tensor of ``shape`` with ``keras.random`` (graph-safe; advances the seed generator)."""
         return self._tf(tuple(shape))
 
-    def tf_sample(self, batch, dim: int):
-        """Shorthand for ``self((batch, dim))``, for use inside ``train_step``."""
+    def tf_sample(self, batch: int | Tensor, dim: int) -> Tensor:
+        """Shorthand for ``self((batch, dim))``, for use inside ``train_step``: a float32 ``(batch, dim)`` tensor."""
         return self((batch, dim))
 
-    def get_config(self) -> dict:
+    def get_config(self) -> dict[str, Any]:
+        """The constructor arguments, JSON-serialisable."""
         return {"seed": self.seed}
 
     @classmethod
-    def from_config(cls, config: dict):
+    def from_config(cls, config: Mapping[str, Any]) -> Noise:
+        """``cls(**config)``, the inverse of ``get_config``."""
         return cls(**config)
 
     def __repr__(self):
@@ -78,11 +97,15 @@ class NormalNoise(Noise):
 
 
 class UniformNoise(Noise):
-    """Uniform noise on ``[low, high)``."""
+    """Uniform noise on ``[low, high)``.
+
+    Raises:
+        ValueError: ``high <= low``.
+    """
 
     name = "uniform"
 
-    def __init__(self, low: float = 0.0, high: float = 1.0, seed=None):
+    def __init__(self, low: float = 0.0, high: float = 1.0, seed: int | None = None):
         if not float(high) > float(low):
             raise ValueError(f"UniformNoise needs high > low, got low={low}, high={high}")
         super().__init__(seed)
@@ -94,7 +117,7 @@ class UniformNoise(Noise):
     def _tf(self, shape):
         return keras.random.uniform(shape, self.low, self.high, dtype="float32", seed=self.seed_generator)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"low": self.low, "high": self.high, **super().get_config()}
 
 
@@ -103,13 +126,16 @@ class SkewNormalNoise(Noise):
 
     Lin et al. found ``alpha = 5`` speeds up learning the right-skewed jet-mass distribution; ``alpha = 0`` is
     the standard normal. Sampled exactly as ``z = delta |u0| + sqrt(1 - delta^2) u1`` with
-    ``delta = alpha / sqrt(1 + alpha^2)`` and ``u0, u1`` independent standard normals (not standardised:
-    mean ``delta sqrt(2/pi)``, as the paper's density).
+    ``delta = alpha / sqrt(1 + alpha^2)`` and ``u0, u1`` independent standard normals (Henze 1986's
+    representation; not standardised: mean ``delta sqrt(2/pi)``, as the paper's density).
+
+    Raises:
+        ValueError: ``alpha`` is not finite.
     """
 
     name = "skewnormal"
 
-    def __init__(self, alpha: float = 5.0, seed=None):
+    def __init__(self, alpha: float = 5.0, seed: int | None = None):
         alpha = float(alpha)
         if not math.isfinite(alpha):
             raise ValueError(f"SkewNormalNoise needs a finite alpha, got {alpha}")
@@ -125,7 +151,7 @@ class SkewNormalNoise(Noise):
         u = keras.random.normal((2, *shape), dtype="float32", seed=self.seed_generator)
         return self.delta * ops.abs(u[0]) + math.sqrt(1.0 - self.delta ** 2) * u[1]
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {"alpha": self.alpha, **super().get_config()}
 
 
@@ -151,9 +177,18 @@ _REGISTRY = {cls.name: cls for cls in (NormalNoise, UniformNoise, SkewNormalNois
 _ALIASES = {"gaussian": "normal", "skew_normal": "skewnormal", "skew-normal": "skewnormal"}
 
 
-def get_noise(name_or_obj="normal", **kwargs) -> Noise:
+def get_noise(name_or_obj: str | Mapping[str, Any] | Noise = "normal", **kwargs: Any) -> Noise:
     """Return a sampler from a name (``normal``, ``uniform``, ``skewnormal``, ``normal_to_uniform``), a
-    ``{"name": ..., "config": {...}}`` dict, or pass a ``Noise`` instance through unchanged."""
+    ``{"name": ..., "config": {...}}`` dict, or pass a ``Noise`` instance through unchanged.
+
+    Names are case-insensitive; aliases: gaussian, skew_normal, skew-normal. ``kwargs`` go to the constructor
+    (for a dict they override its ``config``).
+
+    Raises:
+        ValueError: unknown name; keyword arguments given with a ``Noise`` instance; invalid constructor values.
+        TypeError: ``name_or_obj`` of another type; a keyword the constructor does not take.
+        KeyError: a dict without ``"name"``.
+    """
     if isinstance(name_or_obj, Noise):
         if kwargs:
             raise ValueError("get_noise: keyword arguments are not allowed with a Noise instance")

@@ -8,19 +8,28 @@ drawn). Jupyter still shows a returned figure. Write figures with :func:`save_fi
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import matplotlib.style
 import mplhep
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+from numpy.typing import ArrayLike
 
 from gan4hep import metrics
 from gan4hep.io import atomic_path
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    #: A table: a DataFrame (columns by name) or a 2-d array ``(n_events, n_features)`` (columns by index).
+    Table = pd.DataFrame | np.ndarray
 
 __all__ = [
     "STYLE",
@@ -101,11 +110,16 @@ def _as_gens(gens) -> dict:
 # --------------------------------------------------------------------------------------------------------------
 @dataclass
 class HistRatio:
-    """What :func:`hist_ratio` drew: the figure, its two axes and every plotted number."""
+    """What :func:`hist_ratio` drew: the figure, its two axes and every plotted number.
+
+    ``edges`` ``(n_bins + 1,)`` in the sample's units; every count, error and ratio array is ``(n_bins,)``; the
+    dicts are keyed by the legend labels of the generated samples; ``means`` also holds the reference's, under
+    its label (empty without ``show_means``).
+    """
 
     fig: Figure
-    ax: object
-    rax: object
+    ax: Axes
+    rax: Axes
     edges: np.ndarray
     ref_counts: np.ndarray
     ref_errors: np.ndarray
@@ -141,10 +155,12 @@ def _split_axes(fig, ax):
     return ax, rax
 
 
-def hist_ratio(ref, gens, bins=50, xlabel: str = "", ax=None, weights: Mapping | None = None,
-               show_means: bool = True, ratio_range=(0.5, 1.5), ref_label: str = "Reference",
-               density: bool = True, overflow: bool = True, logy: bool = False, ylabel: str | None = None,
-               figsize=(6, 6)) -> HistRatio:
+def hist_ratio(ref: ArrayLike, gens: ArrayLike | Mapping[str, ArrayLike], bins: int | ArrayLike = 50,
+               xlabel: str = "", ax: Axes | tuple[Axes, Axes] | None = None,
+               weights: Mapping[str, ArrayLike] | None = None, show_means: bool = True,
+               ratio_range: tuple[float, float] = (0.5, 1.5), ref_label: str = "Reference", density: bool = True,
+               overflow: bool = True, logy: bool = False, ylabel: str | None = None,
+               figsize: tuple[float, float] = (6, 6)) -> HistRatio:
     """Overlay of reference and generated histograms with a generated/reference ratio panel.
 
     ``gens`` maps legend labels to samples (a bare array is labelled "Generated"). ``bins`` is an int (equal-width
@@ -153,6 +169,13 @@ def hist_ratio(ref, gens, bins=50, xlabel: str = "", ax=None, weights: Mapping |
     bins with an empty reference have a NaN ratio. With ``overflow`` events beyond the edges are drawn in the
     end bins. ``show_means`` adds dashed vertical lines at each sample's mean (as in Lebese & Ruan Fig. 3).
     ``ax`` may be one Axes (a ratio panel is split off below it) or an ``(ax, ratio_ax)`` pair.
+
+    Samples are 1-d ``(n_events,)``, sizes may differ; ``bins`` edges and ``xlabel`` carry the sample's units
+    (e.g. "p_T [GeV]"). ``figsize`` in inches, used only when ``ax`` is None.
+
+    Raises:
+        ValueError: a sample not 1-d, empty or non-finite; weights not one finite value per event; edges not
+            1-d and strictly increasing; an empty ``gens`` mapping.
     """
     gens = _as_gens(gens)
     r = _arr(ref, f"reference ({xlabel})" if xlabel else "reference")
@@ -228,14 +251,20 @@ def _names_labels(names, labels):
     return names, labels
 
 
-def grid_hist_ratio(ref_df, gen_df, names, labels=None, bins=50, ncols: int = 4, gen_label: str = "Generated",
-                    ref_label: str = "Reference", weights: Mapping | None = None, **kwargs):
+def grid_hist_ratio(ref_df: Table, gen_df: Table | Mapping[str, Table], names: Sequence[str | int],
+                    labels: Sequence[str] | None = None, bins: int | ArrayLike | Mapping[str | int, Any] = 50,
+                    ncols: int = 4, gen_label: str = "Generated", ref_label: str = "Reference",
+                    weights: Mapping[str, ArrayLike] | None = None,
+                    **kwargs: Any) -> tuple[Figure, dict[str | int, HistRatio]]:
     """A grid of :func:`hist_ratio` panels, one per feature; returns ``(fig, {name: HistRatio})``.
 
     ``ref_df``/``gen_df`` are DataFrames (columns by name) or 2-d arrays (``names`` are then column indices or
     the labels of the columns in order). ``gen_df`` may map legend labels to several generated samples.
     ``labels`` are the x-axis labels; ``bins`` an int, edges, or a dict from name to either. ``weights`` maps
-    sample labels to per-event weight arrays.
+    sample labels to per-event weight arrays. ``kwargs`` go to :func:`hist_ratio`.
+
+    Raises:
+        ValueError: no ``names``; ``labels`` of another length; a missing column; as :func:`hist_ratio`.
     """
     names, labels = _names_labels(names, labels)
     gens = dict(gen_df) if isinstance(gen_df, Mapping) else {gen_label: gen_df}
@@ -264,12 +293,16 @@ def _is_array(x) -> bool:
 # --------------------------------------------------------------------------------------------------------------
 # CDFs
 # --------------------------------------------------------------------------------------------------------------
-def cdf_plot(ref, gens, xlabel: str = "", ax=None, weights: Mapping | None = None, ref_label: str = "Reference",
-             show_ks: bool = True, figsize=(6, 4.5)):
+def cdf_plot(ref: ArrayLike, gens: ArrayLike | Mapping[str, ArrayLike], xlabel: str = "", ax: Axes | None = None,
+             weights: Mapping[str, ArrayLike] | None = None, ref_label: str = "Reference", show_ks: bool = True,
+             figsize: tuple[float, float] = (6, 4.5)) -> tuple[Figure, Axes]:
     """Empirical CDFs of the reference and generated samples; the legend gives each KS statistic.
 
-    Where histograms hide shape differences in the tails or a squeezed spread, CDFs show them directly.
-    Returns ``(fig, ax)``.
+    Where histograms hide shape differences in the tails or a squeezed spread, CDFs show them directly
+    (Lebese & Ruan 2021, Fig. 4). Samples and ``weights`` as in :func:`hist_ratio`. Returns ``(fig, ax)``.
+
+    Raises:
+        ValueError: as :func:`hist_ratio`.
     """
     gens = _as_gens(gens)
     r = _arr(ref, f"reference ({xlabel})" if xlabel else "reference")
@@ -295,9 +328,15 @@ def cdf_plot(ref, gens, xlabel: str = "", ax=None, weights: Mapping | None = Non
     return fig, ax
 
 
-def grid_cdf_plot(ref_df, gen_df, names, labels=None, ncols: int = 4, gen_label: str = "Generated",
-                  ref_label: str = "Reference", weights: Mapping | None = None, **kwargs):
-    """A grid of :func:`cdf_plot` panels, one per feature (inputs as :func:`grid_hist_ratio`); returns the figure."""
+def grid_cdf_plot(ref_df: Table, gen_df: Table | Mapping[str, Table], names: Sequence[str | int],
+                  labels: Sequence[str] | None = None, ncols: int = 4, gen_label: str = "Generated",
+                  ref_label: str = "Reference", weights: Mapping[str, ArrayLike] | None = None,
+                  **kwargs: Any) -> Figure:
+    """A grid of :func:`cdf_plot` panels, one per feature (inputs as :func:`grid_hist_ratio`); returns the figure.
+
+    Raises:
+        ValueError: as :func:`grid_hist_ratio`.
+    """
     names, labels = _names_labels(names, labels)
     gens = dict(gen_df) if isinstance(gen_df, Mapping) else {gen_label: gen_df}
     with _styled():
@@ -316,12 +355,18 @@ def grid_cdf_plot(ref_df, gen_df, names, labels=None, ncols: int = 4, gen_label:
 # --------------------------------------------------------------------------------------------------------------
 # correlations and 2-d histograms
 # --------------------------------------------------------------------------------------------------------------
-def correlation_heatmaps(ref, gen, names=None, method: str = "pearson", annot: bool = True, labels=None,
-                         figsize=None):
+def correlation_heatmaps(ref: Table, gen: Table, names: Sequence[str] | None = None, method: str = "pearson",
+                         annot: bool = True, labels: Sequence[str] | None = None,
+                         figsize: tuple[float, float] | None = None) -> tuple[Figure, tuple[np.ndarray, ...]]:
     """Reference, generated and difference (gen - ref) correlation matrices side by side (Lebese & Ruan Fig. 5).
 
     ``names`` select DataFrame columns (all columns if None) or label the columns of arrays; ``labels`` are the
-    tick labels. Returns ``(fig, (corr_ref, corr_gen, corr_gen - corr_ref))``.
+    tick labels. Returns ``(fig, (corr_ref, corr_gen, corr_gen - corr_ref))``, each ``(n_features, n_features)``.
+
+    Raises:
+        ValueError: different feature counts; as :func:`gan4hep.metrics.correlation_matrix` (constant column,
+            NaN/inf, unknown ``method``).
+        KeyError: a name that is not a DataFrame column.
     """
     import seaborn as sns
 
@@ -357,10 +402,18 @@ def correlation_heatmaps(ref, gen, names=None, method: str = "pearson", annot: b
     return fig, (c_ref, c_gen, diff)
 
 
-def hist2d(x, y, bins=50, xlabel: str = "", ylabel: str = "", ax=None, weights=None, log: bool = False,
-           cmap: str = "viridis", vmax=None, title: str | None = None, clabel: str = "Entries",
-           figsize=(5.5, 4.5)):
-    """2-d histogram with a colour bar (e.g. m_T vs MET); returns ``(fig, ax, counts, xedges, yedges)``."""
+def hist2d(x: ArrayLike, y: ArrayLike, bins: Any = 50, xlabel: str = "", ylabel: str = "", ax: Axes | None = None,
+           weights: ArrayLike | None = None, log: bool = False, cmap: str = "viridis", vmax: float | None = None,
+           title: str | None = None, clabel: str = "Entries",
+           figsize: tuple[float, float] = (5.5, 4.5)) -> tuple[Figure, Axes, np.ndarray, np.ndarray, np.ndarray]:
+    """2-d histogram with a colour bar (e.g. m_T vs MET); returns ``(fig, ax, counts, xedges, yedges)``.
+
+    ``x``, ``y`` and ``weights`` are ``(n_events,)``; ``bins`` as for ``np.histogram2d``; ``counts`` is
+    ``(n_xbins, n_ybins)``, edges in the units of ``x`` and ``y``. ``log`` uses a log colour scale (empty bins blank).
+
+    Raises:
+        ValueError: ``x`` or ``y`` not 1-d, empty or non-finite; different lengths; bad weights.
+    """
     from matplotlib.colors import LogNorm
 
     x, y = _arr(x, f"x {xlabel!r}"), _arr(y, f"y {ylabel!r}")
@@ -385,12 +438,20 @@ def hist2d(x, y, bins=50, xlabel: str = "", ylabel: str = "", ax=None, weights=N
     return fig, ax, counts, xe, ye
 
 
-def hist2d_compare(ref_xy, gen_xy, bins=50, xlabel: str = "", ylabel: str = "", log: bool = False,
-                   ref_label: str = "Reference", gen_label: str = "Generated", figsize=(11, 4.5)):
+def hist2d_compare(ref_xy: tuple[ArrayLike, ArrayLike], gen_xy: tuple[ArrayLike, ArrayLike], bins: Any = 50,
+                   xlabel: str = "", ylabel: str = "", log: bool = False, ref_label: str = "Reference",
+                   gen_label: str = "Generated",
+                   figsize: tuple[float, float] = (11, 4.5)) -> tuple[Figure, tuple[np.ndarray, np.ndarray],
+                                                                      np.ndarray, np.ndarray]:
     """Reference and generated 2-d histograms side by side on common bins and colour scale.
 
     ``ref_xy``/``gen_xy`` are ``(x, y)`` pairs. Densities are compared, so both are normalised to unit sum.
-    Returns ``(fig, (counts_ref, counts_gen), xedges, yedges)``.
+    Returns ``(fig, (counts_ref, counts_gen), xedges, yedges)``; an int ``bins`` gives equal-width bins spanning
+    both samples.
+
+    Raises:
+        ValueError: a coordinate not 1-d, empty or non-finite; x and y of different lengths (from
+            ``np.histogram2d``).
     """
     rx, ry = (_arr(v, f"reference {lab!r}") for v, lab in zip(ref_xy, (xlabel, ylabel)))
     gx, gy = (_arr(v, f"generated {lab!r}") for v, lab in zip(gen_xy, (xlabel, ylabel)))
@@ -417,11 +478,15 @@ def hist2d_compare(ref_xy, gen_xy, bins=50, xlabel: str = "", ylabel: str = "", 
 # --------------------------------------------------------------------------------------------------------------
 # training curves and saving
 # --------------------------------------------------------------------------------------------------------------
-def training_curves(history, keys: Sequence[str] | None = None, ax=None, logy: bool = False,
-                    xlabel: str = "Epoch", ylabel: str = "Loss", figsize=(6.5, 4.5)):
+def training_curves(history: Mapping[str, Sequence[float]] | Any, keys: Sequence[str] | None = None,
+                    ax: Axes | None = None, logy: bool = False, xlabel: str = "Epoch", ylabel: str = "Loss",
+                    figsize: tuple[float, float] = (6.5, 4.5)) -> tuple[Figure, Axes]:
     """Loss/metric curves from a ``{name: [values per epoch]}`` dict or a Keras ``History``.
 
     ``val_<name>`` curves are drawn dashed in the colour of ``<name>``. Returns ``(fig, ax)``.
+
+    Raises:
+        ValueError: an empty or non-mapping ``history``; ``keys`` not in it.
     """
     history = getattr(history, "history", history)
     if not isinstance(history, Mapping) or not history:
@@ -449,11 +514,17 @@ def training_curves(history, keys: Sequence[str] | None = None, ax=None, logy: b
     return fig, ax
 
 
-def save_figure(fig, path_stem, formats: Sequence[str] = ("png", "pdf"), dpi: int = 150) -> list[Path]:
+def save_figure(fig: Figure, path_stem: str | os.PathLike, formats: Sequence[str] = ("png", "pdf"),
+                dpi: int = 150) -> list[Path]:
     """Write ``path_stem.png`` and ``path_stem.pdf`` (or ``formats``) atomically, then close the figure.
 
     A suffix of ``path_stem`` that is one of ``formats`` is dropped (``fig.png`` -> ``fig.png``, ``fig.pdf``);
-    any other dot stays part of the name (``mT_1.5`` -> ``mT_1.5.png``). Returns the written paths.
+    any other dot stays part of the name (``mT_1.5`` -> ``mT_1.5.png``). Returns the written paths. The figure
+    is closed even when writing fails.
+
+    Raises:
+        ValueError: a format matplotlib cannot write.
+        OSError: the folder cannot be created or written.
     """
     stem = Path(path_stem)
     if stem.suffix.lstrip(".").lower() in formats:

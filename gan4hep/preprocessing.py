@@ -21,9 +21,12 @@ and cannot be done on an event table.)
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+from typing import Any, Iterable, Self, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from gan4hep.io import atomic_path
 
@@ -31,6 +34,9 @@ __all__ = ["Transform", "MinMax", "Standardise", "Log", "Scale", "TailClip", "Pi
 
 _FORMAT = "gan4hep.preprocessing"
 _VERSION = 1
+
+#: Column selectors: an index (negative counts from the end), a feature name, or a sequence of them.
+Columns = int | str | Sequence[int | str]
 
 
 def _label(j: int, names) -> str:
@@ -71,13 +77,23 @@ class Transform:
 
     Subclasses implement ``_fit(xs)`` (set fitted arrays from the selected columns), ``_forward(xs)``,
     ``_inverse(xs)``, and list their constructor arguments in ``_params`` and fitted arrays in ``_state``.
+
+    Tables ``x`` are array-likes or DataFrames of shape ``(n_events, n_features)``; outputs are float64 arrays of
+    the same shape, with the columns a transform does not select passed through unchanged. Fitted arrays have
+    shape ``(n_selected,)``.
+
+    Args:
+        columns: the columns to act on (indices or names); None for all.
+
+    Raises:
+        ValueError: ``columns`` is an empty sequence.
     """
 
     _params: tuple = ()
     _state: tuple = ()
     invertible = True
 
-    def __init__(self, columns=None):
+    def __init__(self, columns: Columns | None = None):
         if columns is not None:
             columns = [columns] if isinstance(columns, (int, str, np.integer)) else list(columns)
             if not columns:
@@ -89,8 +105,21 @@ class Transform:
         self.columns_ = None
 
     # -- public API -------------------------------------------------------------------------------------
-    def fit(self, x, names=None):
-        """Learn the transform's parameters from ``x``; ``names`` (or a DataFrame's columns) label errors."""
+    def fit(self, x: ArrayLike, names: Sequence[str] | None = None) -> Self:
+        """Learn the transform's parameters from ``x``; ``names`` (or a DataFrame's columns) label errors.
+
+        Args:
+            x: the training table ``(n_events, n_features)``, finite.
+            names: feature names, one per column; needed to select columns by name unless ``x`` is a DataFrame.
+
+        Returns:
+            ``self``, fitted.
+
+        Raises:
+            ValueError: ``x`` not a finite numeric 2-d table or empty; wrong number of ``names``; a column
+                selector that is out of range, unknown, or repeated; a subclass's fit check (constant column,
+                ``x + offset <= 0`` for ``Log``).
+        """
         arr, frame_names = _as_table(x, names, who=f"{type(self).__name__}.fit")
         names = list(names) if names is not None else frame_names
         if names is not None and len(names) != arr.shape[1]:
@@ -102,26 +131,42 @@ class Transform:
         self._fit(arr[:, self.columns_])
         return self
 
-    def transform(self, x):
+    def transform(self, x: ArrayLike) -> np.ndarray:
+        """Apply the fitted transform: a new float64 ``(n_events, n_features)`` array.
+
+        Raises:
+            RuntimeError: not fitted.
+            ValueError: ``x`` not a finite numeric 2-d table, a different number of features than at fit, or a
+                DataFrame whose columns differ from the fitted names; ``x + offset <= 0`` for ``Log``.
+            TypeError: ``TailClip(mode="drop_events")``, which is an event filter.
+        """
         arr = self._check(x, "transform")
         out = arr.copy()
         out[:, self.columns_] = self._forward(arr[:, self.columns_])
         return out
 
-    def inverse_transform(self, x):
+    def inverse_transform(self, x: ArrayLike) -> np.ndarray:
+        """Undo ``transform``: a new float64 ``(n_events, n_features)`` array in the original units.
+
+        Raises:
+            RuntimeError, ValueError, TypeError: as :meth:`transform`.
+        """
         arr = self._check(x, "inverse_transform")
         out = arr.copy()
         out[:, self.columns_] = self._inverse(arr[:, self.columns_])
         return out
 
-    def fit_transform(self, x, names=None):
+    def fit_transform(self, x: ArrayLike, names: Sequence[str] | None = None) -> np.ndarray:
+        """``fit(x, names).transform(x)``; raises as :meth:`fit` and :meth:`transform`."""
         return self.fit(x, names).transform(x)
 
     @property
     def fitted(self) -> bool:
+        """Whether ``fit`` has run (or a fitted state was loaded)."""
         return self.n_features_ is not None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
+        """Class name, constructor parameters and, once fitted, the fitted state, as JSON-serialisable types."""
         d = {"class": type(self).__name__, "params": {k: getattr(self, k) for k in ("columns", *self._params)}}
         if self.fitted:
             d["n_features"] = int(self.n_features_)
@@ -131,7 +176,13 @@ class Transform:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict):
+    def from_dict(cls, d: dict[str, Any]) -> Transform:
+        """Rebuild a transform from ``to_dict()`` output; the class is the one named in ``d``.
+
+        Raises:
+            KeyError: an unknown class name or a missing key.
+            TypeError: called on a subclass and ``d`` describes another class.
+        """
         obj = _CLASSES[d["class"]]._from_dict(d)
         if cls is not Transform and not isinstance(obj, cls):
             raise TypeError(f"{cls.__name__}.from_dict: the state describes a {d['class']}")
@@ -151,7 +202,14 @@ class Transform:
         return json.dumps({"format": _FORMAT, "version": _VERSION, **self.to_dict()}, indent=1)
 
     @classmethod
-    def from_json(cls, text: str):
+    def from_json(cls, text: str) -> Transform:
+        """Rebuild a transform from ``to_json()`` output.
+
+        Raises:
+            ValueError: not JSON (``json.JSONDecodeError``), not a gan4hep.preprocessing state, or another format
+                version.
+            KeyError, TypeError: as :meth:`from_dict`.
+        """
         d = json.loads(text)
         if d.get("format") != _FORMAT:
             raise ValueError(f"not a {_FORMAT} state (format={d.get('format')!r})")
@@ -159,14 +217,20 @@ class Transform:
             raise ValueError(f"unsupported {_FORMAT} version {d.get('version')!r}, this code reads {_VERSION}")
         return cls.from_dict(d)
 
-    def save(self, path):
-        """Write ``to_json()`` to ``path`` atomically (no half-written file on a crash)."""
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write ``to_json()`` to ``path`` atomically (no half-written file on a crash); returns ``Path(path)``."""
         with atomic_path(path) as tmp:
             Path(tmp).write_text(self.to_json())
         return Path(path)
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path: str | os.PathLike) -> Transform:
+        """Read a state written by :meth:`save`.
+
+        Raises:
+            FileNotFoundError: ``path`` does not exist.
+            ValueError, KeyError, TypeError: as :meth:`from_json`.
+        """
         path = Path(path)
         try:
             text = path.read_text()
@@ -210,13 +274,18 @@ class Transform:
 
 
 class MinMax(Transform):
-    """Linear map of each column's fitted [min, max] onto [low, high] (Lebese & Ruan scale features to [0, 1]
-    to match a sigmoid generator output). The fitted min and max map exactly onto 0 and 1 for the default range."""
+    """Linear map of each column's fitted [min, max] onto [low, high] (Lebese & Ruan 2021, sec. 4.3, scale
+    features to [0, 1] to match a sigmoid generator output). The fitted min and max map exactly onto 0 and 1 for
+    the default range. Fitted ``min_``, ``max_`` are in the input's units.
+
+    Raises:
+        ValueError: ``high <= low``; (at fit) a constant selected column.
+    """
 
     _params = ("low", "high")
     _state = ("min_", "max_")
 
-    def __init__(self, low: float = 0.0, high: float = 1.0, columns=None):
+    def __init__(self, low: float = 0.0, high: float = 1.0, columns: Columns | None = None):
         super().__init__(columns)
         if not float(high) > float(low):
             raise ValueError(f"MinMax needs high > low, got low={low}, high={high}")
@@ -235,7 +304,11 @@ class MinMax(Transform):
 
 
 class Standardise(Transform):
-    """Subtract each column's mean and divide by its standard deviation (ddof=0)."""
+    """Subtract each column's mean and divide by its standard deviation (ddof=0).
+
+    Raises:
+        ValueError: (at fit) a constant selected column.
+    """
 
     _state = ("mean_", "std_")
 
@@ -254,12 +327,13 @@ class Standardise(Transform):
 class Log(Transform):
     """``log(x + offset)``, to compress the long upper tails of momentum and mass spectra.
 
-    ``x + offset <= 0`` raises ValueError naming the column, at fit and at transform.
+    ``x + offset <= 0`` raises ValueError naming the column, at fit and at transform. ``offset`` is in the
+    column's units (e.g. GeV).
     """
 
     _params = ("offset",)
 
-    def __init__(self, offset: float = 0.0, columns=None):
+    def __init__(self, offset: float = 0.0, columns: Columns | None = None):
         super().__init__(columns)
         self.offset = float(offset)
 
@@ -281,11 +355,17 @@ class Log(Transform):
 
 
 class Scale(Transform):
-    """``x / scale`` with a fixed, not fitted, scale (e.g. momenta in units of 450 GeV, Butter et al.)."""
+    """``x / scale`` with a fixed, not fitted, scale (e.g. momenta in units of 450 GeV, Butter et al.).
+
+    ``scale`` is in the column's units. ``fit`` only records the table's shape and names.
+
+    Raises:
+        ValueError: ``scale`` is zero or not finite.
+    """
 
     _params = ("scale",)
 
-    def __init__(self, scale: float = 1.0, columns=None):
+    def __init__(self, scale: float = 1.0, columns: Columns | None = None):
         super().__init__(columns)
         if not np.isfinite(scale) or scale == 0:
             raise ValueError(f"Scale: scale must be finite and non-zero, got {scale}")
@@ -309,13 +389,18 @@ class TailClip(Transform):
     identity: clipped values are lost, and the generator learns a spike at the threshold);
     ``mode="drop_events"`` is an event filter: use ``mask(x)`` to keep events with every selected feature
     ``<= threshold``; ``transform`` then refuses to run, so the filter cannot be mistaken for a transform.
+    Source: Lebese & Ruan 2021, sec. 4.2. Fitted ``threshold_`` ``(n_selected,)`` is in the input's units.
+
+    Raises:
+        ValueError: ``quantile`` outside (0, 1]; ``mode`` not one of ``MODES``.
+        TypeError: ``transform`` / ``inverse_transform`` with ``mode="drop_events"``.
     """
 
     _params = ("quantile", "mode")
     _state = ("threshold_",)
     MODES = ("clip", "drop_events")
 
-    def __init__(self, quantile: float = 0.9, mode: str = "clip", columns=None):
+    def __init__(self, quantile: float = 0.9, mode: str = "clip", columns: Columns | None = None):
         super().__init__(columns)
         if not 0.0 < float(quantile) <= 1.0:
             raise ValueError(f"TailClip needs 0 < quantile <= 1, got {quantile}")
@@ -329,8 +414,13 @@ class TailClip(Transform):
     def _fit(self, xs):
         self.threshold_ = np.quantile(xs, self.quantile, axis=0)
 
-    def mask(self, x) -> np.ndarray:
-        """Boolean array, True for events whose selected features all lie at or below their thresholds."""
+    def mask(self, x: ArrayLike) -> np.ndarray:
+        """Boolean array ``(n_events,)``, True for events whose selected features all lie at or below their thresholds.
+
+        Raises:
+            RuntimeError: not fitted.
+            ValueError: ``x`` not a finite 2-d table with the fitted number of features.
+        """
         arr = self._check(x, "mask")
         return np.all(arr[:, self.columns_] <= self.threshold_, axis=1)
 
@@ -352,9 +442,17 @@ class Pipeline(Transform):
     ``names`` (optional, or a DataFrame's columns) label errors and let steps select columns by name. The
     whole fitted state saves to JSON (``save``/``load``), so a run folder can undo the scaling of generated
     events exactly.
+
+    Args:
+        steps: the transforms, in order (not Pipelines, not event filters).
+        names: feature names, one per column of the tables to come.
+
+    Raises:
+        TypeError: a step that is not a transform, is a Pipeline, or is an event filter
+            (``TailClip(mode="drop_events")``).
     """
 
-    def __init__(self, steps, names=None):
+    def __init__(self, steps: Iterable[Transform], names: Sequence[str] | None = None):
         super().__init__(None)
         steps = list(steps)
         for s in steps:
@@ -366,7 +464,12 @@ class Pipeline(Transform):
         self.steps = steps
         self.names = list(names) if names is not None else None
 
-    def fit(self, x, names=None):
+    def fit(self, x: ArrayLike, names: Sequence[str] | None = None) -> Self:
+        """Fit each step on the output of the previous ones; ``names`` default to the Pipeline's ``names``.
+
+        Raises:
+            ValueError: as :meth:`Transform.fit`, from any step.
+        """
         names = names if names is not None else self.names
         arr, frame_names = _as_table(x, names, who="Pipeline.fit")
         names = list(names) if names is not None else frame_names
@@ -377,19 +480,19 @@ class Pipeline(Transform):
             arr = step.fit(arr, names).transform(arr)
         return self
 
-    def transform(self, x):
+    def transform(self, x: ArrayLike) -> np.ndarray:
         arr = self._check(x, "transform")
         for step in self.steps:
             arr = step.transform(arr)
         return arr
 
-    def inverse_transform(self, x):
+    def inverse_transform(self, x: ArrayLike) -> np.ndarray:
         arr = self._check(x, "inverse_transform")
         for step in reversed(self.steps):
             arr = step.inverse_transform(arr)
         return arr
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         d = {"class": "Pipeline", "names": self.names, "steps": [s.to_dict() for s in self.steps]}
         if self.fitted:
             d["n_features"], d["fitted_names"] = int(self.n_features_), self.names_
@@ -410,11 +513,20 @@ class Pipeline(Transform):
 _CLASSES = {c.__name__: c for c in (MinMax, Standardise, Log, Scale, TailClip, Pipeline)}
 
 
-def from_dict(d: dict) -> Transform:
-    """Rebuild any transform or Pipeline from ``to_dict()`` output."""
+def from_dict(d: dict[str, Any]) -> Transform:
+    """Rebuild any transform or Pipeline from ``to_dict()`` output.
+
+    Raises:
+        KeyError: an unknown class name or a missing key.
+    """
     return Transform.from_dict(d)
 
 
-def load(path) -> Transform:
-    """Read a transform or Pipeline written by ``save``."""
+def load(path: str | os.PathLike) -> Transform:
+    """Read a transform or Pipeline written by ``save``.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: not a gan4hep.preprocessing JSON state of this version.
+    """
     return Transform.load(path)
