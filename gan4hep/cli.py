@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from . import recipes
+from .errors import InputError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,7 +166,7 @@ def _context_rows(recipe, path, tree, n, seed):
 def cmd_train(args):
     from . import training
     from .preprocessing import MinMax, Pipeline
-    from .runs import Run, RunMismatch
+    from .runs import Run
 
     options = {k: getattr(args, k) for k in ("steps", "batch_size", "latent_dim", "activation", "objective", "noise",
                                              "lr", "beta1", "beta2", "n_critic", "clip", "regulariser_weight",
@@ -183,10 +184,7 @@ def cmd_train(args):
             raise UserError(f"columns {sorted(set(recipe.columns) & set(recipe.context))} are both generated and "
                             "context")
     run = Run(args.out)
-    try:
-        stored = run.start(recipes.to_dict(recipe), resume=args.resume, mutable=("steps",))
-    except RunMismatch as err:
-        raise UserError(str(err)) from None
+    stored = run.start(recipes.to_dict(recipe), resume=args.resume, mutable=("steps",))
     recipe = recipes.from_dict(Recipe, stored, base=DEFAULT)
 
     df = _read(recipe.input, recipe.columns + recipe.context, recipe.tree)
@@ -338,9 +336,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (UserError, FileNotFoundError, KeyError, ValueError) as err:
-        msg = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"gan4hep {args.command}: error: {msg}", file=sys.stderr)
+    except (UserError, InputError, FileNotFoundError) as err:  # the user's input; anything else is a bug
+        print(f"gan4hep {args.command}: error: {err}", file=sys.stderr)
         return 2
 
 

@@ -17,6 +17,8 @@ from typing import Any, Collection, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .errors import InputError, MissingInput
+
 __all__ = ["atomic_path", "read_table", "write_table", "write_json", "markdown_table", "read_metadata", "write_root",
            "root_tree_names", "check_finite", "SUFFIXES"]
 
@@ -59,7 +61,7 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
 def _suffix(path):
     suffix = Path(path).suffix.lower()
     if suffix not in SUFFIXES:
-        raise ValueError(f"{path}: unsupported table format {suffix!r}; use one of {', '.join(SUFFIXES)}")
+        raise InputError(f"{path}: unsupported table format {suffix!r}; use one of {', '.join(SUFFIXES)}")
     return suffix
 
 
@@ -78,13 +80,13 @@ def root_tree_names(path: PathLike) -> list[str]:
 def _pick_tree(path, tree, names):
     if tree is not None:
         if tree not in names:
-            raise KeyError(f"{path}: no TTree {tree!r}; trees in the file: {names}")
+            raise MissingInput(f"{path}: no TTree {tree!r}; trees in the file: {names}")
         return tree
     if len(names) == 1:
         return names[0]
     if "events" in names:
         return "events"
-    raise KeyError(f"{path}: {len(names)} TTrees {names}; pass tree=... to choose one")
+    raise MissingInput(f"{path}: {len(names)} TTrees {names}; pass tree=... to choose one")
 
 
 def check_finite(df: pd.DataFrame, columns: Iterable[str] | None = None, path: PathLike = "table") -> None:
@@ -106,7 +108,7 @@ def check_finite(df: pd.DataFrame, columns: Iterable[str] | None = None, path: P
             continue
         bad = ~np.isfinite(values.to_numpy(dtype=float))
         if bad.any():
-            raise ValueError(f"{path}: column {c!r} has {int(bad.sum())} NaN/inf values (first at row "
+            raise InputError(f"{path}: column {c!r} has {int(bad.sum())} NaN/inf values (first at row "
                              f"{int(np.argmax(bad))})")
 
 
@@ -141,7 +143,7 @@ def read_table(path: PathLike, tree: str | None = None, columns: Sequence[str] |
             return
         missing = [c for c in want if c not in available]
         if missing:
-            raise KeyError(f"{path}: missing columns {missing}; available: {sorted(available)}")
+            raise MissingInput(f"{path}: missing columns {missing}; available: {sorted(available)}")
 
     if suffix == ".root":
         import uproot
@@ -155,7 +157,7 @@ def read_table(path: PathLike, tree: str | None = None, columns: Sequence[str] |
             cats_key = f"{name}__categories"
             cats = json.loads(str(f[cats_key])) if cats_key in f else {}
         for bad in [k for k, v in arrays.items() if v.dtype == object]:
-            raise ValueError(f"{path}: branch {bad!r} of tree {name!r} is jagged; read_table reads flat trees only")
+            raise InputError(f"{path}: branch {bad!r} of tree {name!r} is jagged; read_table reads flat trees only")
         df = pd.DataFrame({k: arrays[k] for k in (want or available)})
         for col, labels in cats.items():
             if col in df:

@@ -28,6 +28,7 @@ from typing import Any, Iterable, Self, Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
+from gan4hep.errors import InputError
 from gan4hep.io import atomic_path
 
 __all__ = ["Transform", "MinMax", "Standardise", "Log", "Scale", "TailClip", "Pipeline", "load", "from_dict"]
@@ -49,17 +50,17 @@ def _as_table(x, names=None, n_features=None, who="transform"):
     if hasattr(x, "columns") and hasattr(x, "to_numpy"):
         frame_names = [str(c) for c in x.columns]
         if names is not None and n_features is not None and frame_names != list(names):
-            raise ValueError(f"{who}: DataFrame columns {frame_names} differ from the fitted names {list(names)}")
+            raise InputError(f"{who}: DataFrame columns {frame_names} differ from the fitted names {list(names)}")
         x = x.to_numpy()
     try:
         arr = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"{who}: input is not a numeric table ({err})") from None
+        raise InputError(f"{who}: input is not a numeric table ({err})") from None
     if arr.ndim != 2:
-        raise ValueError(f"{who}: expected a 2-d array (n_events, n_features), got shape {arr.shape}")
+        raise InputError(f"{who}: expected a 2-d array (n_events, n_features), got shape {arr.shape}")
     if n_features is not None and arr.shape[1] != n_features:
         named = f" ({', '.join(names)})" if names is not None else ""
-        raise ValueError(f"{who}: expected {n_features} features{named}, got {arr.shape[1]}")
+        raise InputError(f"{who}: expected {n_features} features{named}, got {arr.shape[1]}")
     names = frame_names if names is None else names
     bad = ~np.isfinite(arr)
     if bad.any():
@@ -67,7 +68,7 @@ def _as_table(x, names=None, n_features=None, who="transform"):
         col = arr[:, j]
         kind = "NaN" if np.isnan(col).any() else "inf"
         rows = np.flatnonzero(~np.isfinite(col))
-        raise ValueError(f"{who}: {_label(j, names)} contains {kind} ({rows.size} non-finite value(s), first at "
+        raise InputError(f"{who}: {_label(j, names)} contains {kind} ({rows.size} non-finite value(s), first at "
                          f"row {rows[0]})")
     return arr, frame_names
 
@@ -125,7 +126,7 @@ class Transform:
         if names is not None and len(names) != arr.shape[1]:
             raise ValueError(f"{type(self).__name__}.fit: {len(names)} names given for {arr.shape[1]} features")
         if arr.shape[0] == 0:
-            raise ValueError(f"{type(self).__name__}.fit: empty table (0 events)")
+            raise InputError(f"{type(self).__name__}.fit: empty table (0 events)")
         self.n_features_, self.names_ = arr.shape[1], names
         self.columns_ = self._resolve(self.columns, arr.shape[1], names)
         self._fit(arr[:, self.columns_])
@@ -294,7 +295,7 @@ class MinMax(Transform):
     def _fit(self, xs):
         self.min_, self.max_ = xs.min(axis=0), xs.max(axis=0)
         for j in np.flatnonzero(self.max_ == self.min_):
-            raise ValueError(f"MinMax.fit: {self._labels(j)} is constant ({self.min_[j]}); it cannot be scaled")
+            raise InputError(f"MinMax.fit: {self._labels(j)} is constant ({self.min_[j]}); it cannot be scaled")
 
     def _forward(self, xs):
         return (xs - self.min_) / (self.max_ - self.min_) * (self.high - self.low) + self.low
@@ -315,7 +316,7 @@ class Standardise(Transform):
     def _fit(self, xs):
         self.mean_, self.std_ = xs.mean(axis=0), xs.std(axis=0)
         for j in np.flatnonzero(self.std_ == 0):
-            raise ValueError(f"Standardise.fit: {self._labels(j)} is constant; it cannot be standardised")
+            raise InputError(f"Standardise.fit: {self._labels(j)} is constant; it cannot be standardised")
 
     def _forward(self, xs):
         return (xs - self.mean_) / self.std_
@@ -346,7 +347,7 @@ class Log(Transform):
         if bad.any():
             j = int(np.flatnonzero(bad.any(axis=0))[0])
             i = int(np.flatnonzero(bad[:, j])[0])
-            raise ValueError(f"Log: {self._labels(j)} has x + offset <= 0 (x = {xs[i, j]} at row {i}, "
+            raise InputError(f"Log: {self._labels(j)} has x + offset <= 0 (x = {xs[i, j]} at row {i}, "
                              f"offset = {self.offset}); raise the offset or do not log this column")
         return np.log(shifted)
 

@@ -24,12 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from .callbacks import latest_checkpoint
+from .errors import InputError
 from .io import write_json
 
 __all__ = ["Run", "RunMismatch"]
 
 
-class RunMismatch(ValueError):
+class RunMismatch(InputError):
     """A run folder holds a run with another recipe than the one asked for."""
 
 

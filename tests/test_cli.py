@@ -122,3 +122,15 @@ def test_resume_continues_the_runs_own_recipe(table, tmp_path, capsys):
     assert json.loads((run / "recipe.json").read_text()) == stored
     assert json.loads((run / "results.json").read_text())["trained_steps"] == 6  # already done: nothing to add
     assert stored["widths"] == [16, 16] and stored["objective"] == "bce"
+
+
+def test_internal_errors_keep_their_traceback(table, tmp_path, monkeypatch):
+    """Only the user's input becomes a one-line error and exit 2: a bug inside training is not disguised as one."""
+    from gan4hep import training
+
+    def broken(*args, **kwargs):
+        raise ValueError("an internal bug")
+
+    monkeypatch.setattr(training, "train", broken)
+    with pytest.raises(ValueError, match="an internal bug"):
+        _train(table[0], tmp_path / "run", "--steps", "2")
