@@ -50,7 +50,10 @@ class Run:
                                                          "losses.json", "best.npz", "model.keras")
 
     def __init__(self, path):
-        self.path = Path(path)
+        self.path = Path(path.path if isinstance(path, Run) else path)
+
+    def __fspath__(self) -> str:
+        return str(self.path)
 
     def __truediv__(self, name: str) -> Path:
         return self.path / name
@@ -101,6 +104,9 @@ class Run:
         if not self.exists():
             if resume:
                 raise FileNotFoundError(f"{self.path}: nothing to resume (no {self.RECIPE})")
+            if self.latest_checkpoint() is not None:
+                raise RunMismatch(f"{self.path} holds checkpoints but no {self.RECIPE} (a run of another version or "
+                                  "program): use a new --out")
             self.path.mkdir(parents=True, exist_ok=True)
             write_json(recipe, self.path / self.RECIPE)
             return recipe
@@ -141,6 +147,13 @@ class Run:
         results = {**self.results(), **values}
         write_json(results, self.path / self.RESULTS)
         return results
+
+    def losses(self) -> dict[str, list]:
+        """The logged losses of all invocations as ``{"step": [...], name: [...]}`` (empty for a new run)."""
+        path = self.path / self.LOSSES
+        record = json.loads(path.read_text()) if path.exists() else []
+        keys = list(dict.fromkeys(k for entry in record for k in entry))
+        return {k: [entry.get(k) for entry in record] for k in keys}
 
     def write_json(self, name: str, obj: Any) -> Path:
         """Write an artefact ``RUN/<name>`` as JSON, atomically."""

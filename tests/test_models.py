@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from gan4hep.layers import TrainableSwish
 from gan4hep.models import GAN, load_sampler
+from gan4hep.models.base import custom_modules
 from gan4hep.networks import mlp
 from gan4hep.preprocessing import MinMax, Pipeline
 
@@ -94,6 +95,7 @@ def test_export_carries_preprocessing_and_trainable_swish(tmp_path):
     np.testing.assert_allclose(loaded.sample(64, seed=5), model.sample(64, seed=5), rtol=1e-6)
     assert loaded.sample(64, seed=5)[:, 0].min() >= 100  # physical units, not the [0, 1] network output
     assert any(isinstance(layer, TrainableSwish) for layer in loaded.network.layers)
+    assert "gan4hep.layers" in custom_modules(path)  # imported by load_sampler before deserialising
     cprep = Pipeline([MinMax(0, 1)]).fit(np.array([[10.0], [20.0]]))
     cmodel = GAN(mlp(5, [8], 3), mlp(4, [8], 1), 4, context_dim=1, context_preprocessing=cprep, preprocessing=prep)
     cloaded = load_sampler(cmodel.export(tmp_path / "c.keras"))

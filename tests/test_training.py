@@ -105,6 +105,11 @@ def test_train_resume_reaches_the_same_state_as_one_run(tmp_path):
     assert results["trained_steps"] == 12 and results["resumed_from"] == 7
     assert results["train_seconds"] == pytest.approx(first.seconds + again.seconds)
     assert [e["step"] for e in json.loads((split / "losses.json").read_text())] == [4, 7, 11, 12]
+    losses = split.losses()
+    assert losses["step"] == [4, 7, 11, 12] and len(losses["g_loss"]) == 4
+    # a folder with checkpoints but no recipe is not silently taken over by a new run
+    with pytest.raises(RunMismatch, match="checkpoints but no recipe.json"):
+        Run(split).start(recipes.to_dict(QUICK))
     # the resumed run saw other batches (the shuffle is reseeded with the start step), but it is a continuation
     # of the same model: every variable is finite and the optimizer counts 12 generator and 24 critic steps
     assert int(again.model.d_optimizer.iterations.numpy()) == 24

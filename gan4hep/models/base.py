@@ -14,7 +14,10 @@ to this interface only, never to ``model.generator`` or ``model.critic``:
 
 from __future__ import annotations
 
+import importlib
+import json
 import math
+import zipfile
 from pathlib import Path
 
 import keras
@@ -142,7 +145,31 @@ def load_sampler(path):
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no exported model at {path}")
+    for module in custom_modules(path):  # custom layers (a paper's physics layer) register themselves on import
+        importlib.import_module(module)
     return keras.models.load_model(path, compile=False)
+
+
+def custom_modules(path) -> list[str]:
+    """The Python modules of the non-Keras objects in a ``.keras`` file's config, in order of appearance."""
+    with zipfile.ZipFile(path) as archive:
+        config = json.loads(archive.read("config.json"))
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            module = node.get("module")
+            if isinstance(module, str) and node.get("class_name") and not module.startswith("keras") \
+                    and module not in found:
+                found.append(module)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(config)
+    return found
 
 
 def steps_per_epoch(n_events: int, batch_size: int) -> int:
