@@ -1,6 +1,8 @@
-"""Tests for papers/butter_plehn_winterhalder: exact networks, on-shell layer, MMD on the masses, LHE, smoke run."""
+"""Tests for papers/butter_plehn_winterhalder: exact networks, on-shell layer, MMD on the masses, the recipe and its
+deviations, the run folder (resume, mismatch), LHE, and a slow smoke run of train.py + evaluate.py."""
 
-import importlib
+import ast
+import dataclasses
 import json
 import os
 import subprocess
@@ -8,29 +10,18 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
-DIR = Path(__file__).resolve().parents[1] / "papers" / "butter_plehn_winterhalder"
-_OWN = ("model", "observables", "lhe", "published", "train", "evaluate")
+from gan4hep import callbacks, io, recipes, training
+from gan4hep.runs import Run
+from papers.butter_plehn_winterhalder import evaluate, lhe, published, train
+from papers.butter_plehn_winterhalder import model as bpw
+from papers.butter_plehn_winterhalder import observables as obs
+from papers.butter_plehn_winterhalder.recipe import PAPER, QUICK, Recipe, label, validate
 
-
-def _import(name):
-    """Import a module of the paper folder without clashing with other papers' model.py etc."""
-    saved = {k: sys.modules.pop(k) for k in _OWN if k in sys.modules}
-    sys.path.insert(0, str(DIR))
-    try:
-        return importlib.import_module(name)
-    finally:
-        sys.path.remove(str(DIR))
-        for k in _OWN:
-            sys.modules.pop(k, None)
-        sys.modules.update(saved)
-
-
-bpw = _import("model")
-obs = _import("observables")
-lhe = _import("lhe")
-published = _import("published")
+DIR = Path(train.__file__).resolve().parent
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "MPLBACKEND": "Agg"}
 
 
 def _events(n=2000, seed=0, shift=0.0):
@@ -117,6 +108,20 @@ def test_on_shell_layer_gives_the_masses():
     np.testing.assert_allclose(m[:, [2, 5]], 4.7, rtol=1e-3)
 
 
+def test_exported_sampler_emits_gev(tmp_path):
+    """model.keras carries the 450 GeV scaling: a loaded sampler gives the b quarks their 4.7 GeV mass, and the same
+    events as the GAN it was exported from."""
+    from gan4hep.models import load_sampler
+
+    gan = bpw.build_gan(dataclasses.replace(QUICK, jit_compile=False))
+    sampler = load_sampler(gan.export(tmp_path / "model.keras"))
+    x = sampler.sample(200, seed=5)
+    np.testing.assert_allclose(x, gan.sample(200, seed=5), rtol=1e-6)
+    q = x.reshape(200, 6, 4).astype(np.float64)
+    m = np.sqrt(np.abs(q[..., 3] ** 2 - (q[..., :3] ** 2).sum(-1)))
+    np.testing.assert_allclose(m[:, [2, 5]], 4.7, rtol=1e-2)
+
+
 def test_resonance_masses_match_numpy_kinematics():
     x = _events(300)
     m_tf = np.asarray(bpw.resonance_masses((x / bpw.SCALE).astype(np.float32)))
@@ -144,63 +149,109 @@ def test_multiscale_mmd_on_masses_pulls_from_far_away():
     assert d_wide > 10 * abs(d_narrow) and d_wide > 0.01
 
 
+def _names(devs):
+    return [d.split(":")[0] for d in devs]
+
+
+def test_quick_deviations_from_the_paper_are_computed():
+    """gan4hep.recipes.deviations lists exactly the fields QUICK replaces; a recipe round-trips through JSON."""
+    devs = recipes.deviations(QUICK, PAPER)
+    changed = [f.name for f in dataclasses.fields(Recipe) if getattr(QUICK, f.name) != getattr(PAPER, f.name)]
+    assert _names(devs) == changed
+    assert set(changed) == {"train_events", "test_events", "steps", "steps_per_epoch", "eval_every",
+                            "checkpoint_every", "batch_size", "decay", "decay_steps", "mmd_weight",
+                            "mmd_extra_widths", "select_best"}
+    assert "mmd_weight: 10.0 (paper: 1.0)" in devs and "mmd_extra_widths: (10.0, 50.0) (paper: ())" in devs
+    assert recipes.deviations(PAPER, PAPER) == []
+    stored = json.loads(json.dumps(recipes.to_dict(QUICK)))
+    assert recipes.from_dict(Recipe, stored, base=PAPER) == QUICK
+    assert (label(PAPER), label(QUICK), label(dataclasses.replace(QUICK, steps=2))) == \
+        ("paper", "quick", "quick (modified)")
+
+
 def test_deviations_paper_preset_is_the_recipe():
-    train = _import("train")
-    _, cfg = train.parse_args(["--preset", "paper", "--out", "x"])
-    assert cfg["deviations"] == []
-    assert cfg["ema_decay"] is None and cfg["mmd_extra_widths"] == [] and not cfg["select_best"]
-    assert (cfg["lr"], cfg["batch_size"], cfg["mmd_weight"], cfg["reg_weight"]) == (1e-3, 1024, 1.0, 1e-3)
-    _, cfg = train.parse_args(["--preset", "paper", "--out", "x", "--ema-decay", "0.99", "--lr", "3e-4"])
-    assert any(d.startswith("ema_decay: 0.99") for d in cfg["deviations"])
-    assert any(d.startswith("lr: 0.0003") for d in cfg["deviations"])
+    _, recipe = train.parse_args(["--preset", "paper", "--out", "x"])
+    assert recipe == PAPER and recipes.deviations(recipe, PAPER) == []
+    assert recipe.ema_decay is None and recipe.mmd_extra_widths == () and not recipe.select_best
+    assert (recipe.lr, recipe.batch_size, recipe.mmd_weight, recipe.reg_weight) == (1e-3, 1024, 1.0, 1e-3)
+    _, recipe = train.parse_args(["--preset", "paper", "--out", "x", "--ema-decay", "0.99", "--lr", "3e-4"])
+    devs = recipes.deviations(recipe, PAPER)
+    assert any(d.startswith("ema_decay: 0.99") for d in devs)
+    assert any(d.startswith("lr: 0.0003") for d in devs)
+    _, recipe = train.parse_args(["--preset", "paper", "--out", "x", "--ema-decay", "0"])
+    assert recipe.ema_decay is None  # 0 switches it off
     _, quick = train.parse_args(["--preset", "quick", "--out", "x"])
-    assert any(d.startswith("steps:") for d in quick["deviations"])
+    assert quick == QUICK
+    devs = recipes.deviations(quick, PAPER)
+    assert any(d.startswith("steps:") for d in devs)
     # every recipe setting the quick preset changes is listed
-    changed = [k for k, v in train.PAPER_RECIPE.items() if quick[k] != v]
-    assert all(any(d.startswith(k + ":") for d in quick["deviations"]) for k in changed)
-    # options given on the command line switch the quick preset's options off again
+    changed = [f.name for f in dataclasses.fields(Recipe) if getattr(quick, f.name) != getattr(PAPER, f.name)]
+    assert all(any(d.startswith(k + ":") for d in devs) for k in changed)
+    # options given on the command line switch the quick preset's options off again: only its smaller sample and
+    # schedule remain
     _, off = train.parse_args(["--preset", "quick", "--out", "x", "--mmd-extra-widths", "--no-select-best",
                                "--decay", "0.1", "--decay-steps", "1000", "--batch-size", "1024", "--mmd-weight", "1"])
-    assert [d.split(":")[0] for d in off["deviations"]] == ["train_events", "steps"]
-    with pytest.raises(SystemExit):
-        train.parse_args(["--out", "x", "--decay-steps", "0"])
+    assert _names(recipes.deviations(off, PAPER)) == ["train_events", "test_events", "steps", "steps_per_epoch",
+                                                      "eval_every", "checkpoint_every"]
+    # renamed flags: --train-events (was --events), --input (was --data, stored as an absolute path)
+    _, renamed = train.parse_args(["--out", "x", "--train-events", "500", "--input", "t.csv", "--steps", "20"])
+    assert renamed.train_events == 500 and renamed.input == str(Path("t.csv").resolve())
+    assert renamed.steps_per_epoch == 20  # at most the steps
+    for bad in (["--decay-steps", "0"], ["--component-mmd", "-1"], ["--mmd-weight", "-1"], ["--events", "5"],
+                ["--data", "t.csv"]):
+        with pytest.raises(SystemExit):
+            train.parse_args(["--out", "x", *bad])
+    with pytest.raises(ValueError, match="kernel"):
+        validate(dataclasses.replace(PAPER, kernel="box"))
 
 
 def test_build_passes_the_options_on():
-    """train.build gives build_gan every recipe option, also for a config.json written before they existed."""
-    train = _import("train")
-    _, cfg = train.parse_args(["--preset", "quick", "--out", "x", "--component-mmd", "1", "--init", "kaiming",
-                               "--no-xla"])
-    assert any(d.startswith("component_mmd: 1.0") for d in cfg["deviations"])
-    assert any(d.startswith("init: kaiming") for d in cfg["deviations"])
-    gan = train.build(cfg, use_mmd=False)
+    """build_gan gives the networks and losses every recipe option, also for a recipe.json written before they
+    existed (missing fields take the paper's values)."""
+    _, recipe = train.parse_args(["--preset", "quick", "--out", "x", "--component-mmd", "1", "--init", "kaiming",
+                                  "--no-xla"])
+    devs = recipes.deviations(recipe, PAPER)
+    assert any(d.startswith("component_mmd: 1.0") for d in devs)
+    assert any(d.startswith("init: kaiming") for d in devs)
+    gan = bpw.build_gan(dataclasses.replace(recipe, use_mmd=False))
     assert [p.name for p in gan.penalties] == ["mmd_components"]
     schedule = gan.g_optimizer._learning_rate
     assert (schedule.decay_steps, schedule.decay_rate) == (200, 1.0)
     assert type(gan.generator.layers[0].kernel_initializer).__name__ == "VarianceScaling"
-    old = {k: v for k, v in cfg.items() if k not in ("decay_steps", "init", "component_mmd")}
-    gan = train.build(old, use_mmd=True)
+    old = {k: v for k, v in recipes.to_dict(recipe).items() if k not in ("decay_steps", "init", "component_mmd")}
+    gan = bpw.build_gan(recipes.from_dict(Recipe, old, base=PAPER))
     assert [p.name for p in gan.penalties] == ["mmd"] and gan.g_optimizer._learning_rate.decay_steps == 1000
     assert type(gan.generator.layers[0].kernel_initializer).__name__ == "GlorotUniform"
 
 
 def test_peak_fractions_and_distance():
-    train = _import("train")
     m = obs.masses(_events(4000, seed=5))
-    ref = train._peak_fractions(m)
+    ref = obs.peak_fractions(m)
     assert ref["W_within_5GeV"] > 0.7 and ref["top_within_15GeV"] > 0.9
-    shifted = train._peak_fractions(m + np.array([20.0, 20.0, 0.0, 0.0]))
+    shifted = obs.peak_fractions(m + np.array([20.0, 20.0, 0.0, 0.0]))
     assert shifted["W_within_5GeV"] < 0.1 and shifted["top_within_5GeV"] == ref["top_within_5GeV"]
     # the selection distance: ~0 for the same peaks, grows with a shift and with a broader peak, bounded far off
     m2 = obs.masses(_events(4000, seed=6))
-    same = train.peak_distance(m2, m)
+    same = obs.peak_distance(m2, m)
     assert same < 0.3
-    shift = [train.peak_distance(m2 + np.array([d, d, 0.0, 0.0]), m) for d in (2.0, 5.0)]
+    shift = [obs.peak_distance(m2 + np.array([d, d, 0.0, 0.0]), m) for d in (2.0, 5.0)]
     assert same < shift[0] < shift[1] and shift[1] == pytest.approx(2.5, abs=0.3)  # 5 GeV on 2 of 4 candidates
     centre = np.array([80.4, 80.4, 173.0, 173.0])
-    broad = train.peak_distance(centre + 3 * (m2 - centre), m)
+    broad = obs.peak_distance(centre + 3 * (m2 - centre), m)
     assert broad > 2 * same + 0.5
-    assert train.peak_distance(np.full_like(m2, 1e4), m) < train.PEAK_WINDOW + 1
+    assert obs.peak_distance(np.full_like(m2, 1e4), m) < obs.PEAK_WINDOW + 1
+
+
+def test_peak_summary_of_a_sampler():
+    """The training monitor works on anything with sample(n, seed=...) in GeV (the model contract)."""
+
+    class Truth:
+        def sample(self, n, seed=None):
+            return _events(n, seed=seed)
+
+    summary = obs.peak_summary(Truth(), n=3000, seed=1, reference=obs.masses(_events(3000, seed=2)))
+    assert summary["peak_distance"] < 0.3 and summary["W_within_5GeV"] > 0.7
+    assert summary["W_median"] == pytest.approx(80.4, abs=0.3) and summary["top_median"] == pytest.approx(173, abs=1)
 
 
 def test_peak_fit_recovers_breit_wigner():
@@ -222,7 +273,6 @@ def test_peak_fit_recovers_breit_wigner():
 
 
 def test_width_comparison_with_and_without_mmd():
-    evaluate = _import("evaluate")
     rng = np.random.default_rng(1)
 
     def fits(w_gamma, t_gamma, shift=0.0):
@@ -261,6 +311,66 @@ def test_lhe_round_trip(tmp_path):
     assert text.count("<event>") == 20 and "<init>" in text
 
 
+def test_evaluate_does_not_import_train():
+    tree = ast.parse((DIR / "evaluate.py").read_text())
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
+    imported |= {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert not any(name == "train" or name.endswith(".train") for name in imported), imported
+    assert "__import__" not in (DIR / "evaluate.py").read_text()
+
+
+def test_scripts_have_help(capsys):
+    """train.py runs as a script (imports by package name, no sys.path); both scripts have --help."""
+    res = subprocess.run([sys.executable, str(DIR / "train.py"), "--help"], capture_output=True, text=True, env=ENV)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert all(f in res.stdout for f in ("--train-events", "--input", "--resume", "--seed", "--out", "--ema-decay"))
+    with pytest.raises(SystemExit) as err:
+        evaluate.main(["--help"])
+    text = capsys.readouterr().out
+    assert err.value.code == 0 and all(f in text for f in ("--samples", "--seed", "--out", "--run"))
+
+
+def test_resume_continues_the_runs_own_recipe(tmp_path, monkeypatch, capsys):
+    """A quick-preset run stopped at step 2 of 4 (a job killed after its checkpoint), resumed with --preset paper:
+    it finishes on its own stored recipe (4 steps of batch 16 on the 200-event table), not the paper's. The same
+    recipe again continues the run; another recipe without --resume is a one-line error (no training started)."""
+    table = tmp_path / "events.csv"
+    io.write_table(pd.DataFrame(_events(300, seed=4), columns=bpw.COLUMNS), table)
+    out = tmp_path / "run"
+    first = ["--preset", "quick", "--input", str(table), "--train-events", "200", "--test-events", "50",
+             "--steps", "4", "--batch-size", "16", "--no-xla", "--no-evaluate", "--out", str(out)]
+    with monkeypatch.context() as m:
+        m.setattr(training, "StopAt", lambda steps: callbacks.StopAt(2))
+        train.main(first)
+    run = Run(out)
+    stored = run.recipe()
+    assert run.results()["trained_steps"] == 2 and stored["steps"] == 4 and stored["batch_size"] == 16
+
+    capsys.readouterr()
+    train.main(["--preset", "paper", "--resume", "--steps", "1000", "--out", str(out), "--no-evaluate"])
+    assert "resuming" in capsys.readouterr().out
+    results = run.results()
+    assert run.recipe() == stored
+    assert (results["resumed_from"], results["trained_steps"], results["n_validation"]) == (2, 4, 20)
+    assert [e["step"] for e in json.loads((run / Run.LOSSES).read_text())] == [2, 4]
+    assert [e["step"] for e in json.loads((run / Run.EVALUATION).read_text())] == [2, 4]
+    assert (run / Run.MODEL).exists() and (run / "training_curves.png").exists()
+
+    # the same recipe without --resume continues the run; another recipe is refused
+    _, same = train.parse_args(first)
+    assert train.start(run, same, resume=False) == same and run.recipe() == stored
+    with pytest.raises(SystemExit) as err:
+        train.main([*first[:-2], "--steps", "8", "--out", str(out)])
+    assert "another recipe" in str(err.value.code) and "steps" in str(err.value.code)
+    assert "\n" not in str(err.value.code)
+    with pytest.raises(SystemExit, match="nothing to resume"):
+        train.main(["--resume", "--out", str(tmp_path / "empty")])
+    (tmp_path / "former").mkdir()
+    (tmp_path / "former" / "config.json").write_text("{}")
+    with pytest.raises(SystemExit, match="former layout"):
+        train.main(["--out", str(tmp_path / "former")])
+
+
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory):
     pytest.importorskip("pythia8mc")
@@ -269,11 +379,10 @@ def smoke_run(tmp_path_factory):
     d = tmp_path_factory.mktemp("bpw")
     data = ttbar_partons.make_sample(d / "tp.root", events=1500, seed=7, block_size=1500, progress=False)
     out = d / "run"
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    cmd = [sys.executable, str(DIR / "train.py"), "--preset", "quick", "--data", str(data), "--events", "1000",
+    cmd = [sys.executable, str(DIR / "train.py"), "--preset", "quick", "--input", str(data), "--train-events", "1000",
            "--test-events", "500", "--steps", "2", "--batch-size", "32", "--baseline", "--no-xla", "--out",
            str(out), "--seed", "3"]
-    res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    res = subprocess.run(cmd, capture_output=True, text=True, env=ENV)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     return out, res.stdout
 
@@ -285,20 +394,22 @@ def test_smoke_run_writes_every_output(smoke_run):
                  "mass_peaks.pdf", "width_comparison.csv", "width_comparison.md", "distributions_particles.png",
                  "distributions_candidates.png", "corr_pt_t_pt_b.png", "momentum_conservation.png", "tail_pt.png",
                  "fidelity.csv", "fidelity.md", "metrics.json", "generated_events.root", "generated_events.lhe",
-                 "config.json", "model.npz", "generator.keras", "history.json", "no_mmd/model.npz"):
+                 "recipe.json", "results.json", "preprocessing.json", "best.npz", "model.keras", "losses.json",
+                 "evaluation.json", "training_curves.png", "no_mmd/model.keras", "no_mmd/recipe.json",
+                 "no_mmd/training_curves.png"):
         assert (out / name).exists(), name
     assert "preset: quick" in stdout and "differs from the paper: decay_steps" in stdout
-    cfg = json.loads((out / "config.json").read_text())
-    assert cfg["selected_step"] == 2 and any(d.startswith("mmd_extra_widths") for d in cfg["deviations"])
+    results = json.loads((out / "results.json").read_text())
+    assert results["selected_step"] == 2 and results["n_validation"] == 100
+    assert json.loads((out / "no_mmd" / "recipe.json").read_text())["use_mmd"] is False
     params = (out / "network_parameters.csv").read_text()
     assert "2382866" in params and "2377217" in params
     metrics = json.loads((out / "metrics.json").read_text())
+    assert any(d.startswith("mmd_extra_widths") for d in metrics["deviations_from_paper"])
     assert set(metrics["mass_peaks"]) == {"Truth", "GAN (MMD)", "GAN (no MMD)"}
     assert metrics["mass_peaks"]["Truth"]["W"]["position"] == pytest.approx(80.4, abs=0.5)
     assert len(metrics["width_comparison"]) == 4
     assert "w1" in metrics["observables"]["pt_b1"] and "mean_abs_dev" in metrics["observables"]["m_t1"]
     fid = (out / "fidelity.csv").read_text()
     assert "p5_E" in fid and "m_t2" in fid
-    from gan4hep import io
-
     assert len(io.read_table(out / "generated_events.root")) == 500

@@ -23,8 +23,12 @@ def _line(pid, status, m1, m2, col, acol, p, m):
             f"{px: .10e} {py: .10e} {pz: .10e} {e: .10e} {m: .10e} 0.0000e+00 9.0000e+00")
 
 
-def write_lhe(events, path, beam_energy=6500.0, cross_section_pb=1.0, comment=""):
-    """Write ``events`` ((n, 24) GeV, p0_px ... p5_E) to ``path`` atomically; returns the path."""
+def write_lhe(events, path, beam_energy: float = 6500.0, cross_section_pb: float = 1.0, comment: str = ""):
+    """Write ``events`` ((n, 24) GeV, p0_px ... p5_E) to ``path`` atomically; returns the path.
+
+    Raises:
+        ValueError: ``events`` is not (n, 24).
+    """
     x = np.asarray(events, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] != 24:
         raise ValueError(f"write_lhe: expected events of shape (n, 24), got {x.shape}")
@@ -59,8 +63,8 @@ def write_lhe(events, path, beam_energy=6500.0, cross_section_pb=1.0, comment=""
     return path
 
 
-def read_lhe_momenta(path):
-    """The final-state (status 1) four-vectors of each event, (n, 24): for round-trip checks."""
+def read_lhe_momenta(path) -> np.ndarray:
+    """The final-state (status 1) four-vectors of each event, (n, 24) in GeV: for round-trip checks."""
     events, current, inside = [], [], False
     with open(path) as fh:
         for line in fh:

@@ -7,6 +7,9 @@ al. regulariser (lambda_D = 1e-3) plus lambda_G = 1 times an MMD with Breit-Wign
 W candidates (0+1, 3+4) and the two tops (0+1+2, 3+4+5). Momenta are divided by a fixed 450 GeV (the authors'
 public code, EventGAN). Column order of an event: p{i}_px, p{i}_py, p{i}_pz, p{i}_E for i = 0..5 (q, q', b from
 the top, q, q', b from the anti-top).
+
+``build_gan(recipe)`` builds and compiles the GAN of a ``recipe.Recipe``. An exported sampler (``model.keras``)
+contains the ``OnShell`` layer: import this module before ``gan4hep.models.load_sampler`` reads it.
 """
 
 from __future__ import annotations
@@ -26,14 +29,18 @@ SCALE = 450.0                       # EventGAN: "scaler 450 ... such that stdev(
 MASSES = (0.0, 0.0, 4.7, 0.0, 0.0, 4.7)   # GeV; light quarks massless, b 4.7 GeV as in data_prep.ttbar_partons
 UNITS, LAYERS = 512, 10             # slides: "Layers 10, Units per layer 512"
 LEAKY_ALPHA = 0.3                   # tf.keras LeakyReLU() default slope, used by EventGAN
-# Resonance candidates: (name, particle indices, physical width in GeV used as Breit-Wigner kernel width).
-RESONANCES = (("W1", (0, 1), 2.1), ("W2", (3, 4), 2.1), ("t1", (0, 1, 2), 1.5), ("t2", (3, 4, 5), 1.5))
+# Resonance candidates of the MMD: (name, indices of the quarks whose four-vectors are summed).
+RESONANCES = (("W1", (0, 1)), ("W2", (3, 4)), ("t1", (0, 1, 2)), ("t2", (3, 4, 5)))
+# GeV: physical widths of the W (2.1) and the top (1.5), one per candidate, the default Breit-Wigner kernel widths
+# (README, ambiguity 1: EventGAN's card pairs them the other way round).
+PHYSICAL_WIDTHS = (2.1, 2.1, 1.5, 1.5)
 COLUMNS = [f"p{i}_{c}" for i in range(N_PARTICLES) for c in ("px", "py", "pz", "E")]
 
 
 @keras.saving.register_keras_serializable(package="gan4hep_bpw")
 class OnShell(keras.layers.Layer):
-    """(batch, 3n) three-momenta -> (batch, 4n) four-vectors (px, py, pz, E) per particle, E = sqrt(m^2 + p^2).
+    """(batch, 3n) three-momenta -> (batch, 4n) four-vectors (px, py, pz, E) per particle, E = sqrt(m^2 + p^2)
+    (the slides' on-shell layer: "Input dimension G: 18 + 6").
 
     ``masses`` are in the same (scaled) units as the momenta. ``eps`` under the square root keeps the gradient
     finite for a massless particle at p = 0; it shifts m^2 by eps.
@@ -60,11 +67,15 @@ class OnShell(keras.layers.Layer):
 INITS = ("glorot", "kaiming")
 
 
-def _dense(init):
+def _dense(init: str):
     """Dense-layer factory for ``networks.mlp`` (None: the default Dense). "glorot": Keras' default Glorot-uniform
     (the paper names no initialisation); through 10 LeakyReLU layers it shrinks the signal (x ~0.55 in variance
     per layer), so a new generator emits nearly the same event for every z (output spread ~4 GeV). "kaiming" (not
-    in the paper): variance-preserving for LeakyReLU(0.3), scale 2 / (1 + 0.3^2) over fan-in."""
+    in the paper): variance-preserving for LeakyReLU(0.3), scale 2 / (1 + 0.3^2) over fan-in.
+
+    Raises:
+        ValueError: an unknown initialisation.
+    """
     if init == "glorot":
         return None
     if init == "kaiming":
@@ -73,39 +84,47 @@ def _dense(init):
     raise ValueError(f"unknown initialisation {init!r}; choose one of {INITS}")
 
 
-def build_generator(init="glorot"):
-    """18 -> 10 x 512 LeakyReLU -> 18 -> OnShell -> 24 (scaled units)."""
+def build_generator(init: str = "glorot") -> keras.Sequential:
+    """z (batch, 18) -> 10 x 512 LeakyReLU -> (batch, 18) three-momenta -> OnShell -> (batch, 24), in units of
+    ``SCALE`` (450 GeV)."""
     g = networks.mlp(LATENT_DIM, [UNITS] * LAYERS, 3 * N_PARTICLES, activation="leaky_relu", alpha=LEAKY_ALPHA,
                      dense=_dense(init), name="generator")
     g.add(OnShell(np.asarray(MASSES) / SCALE, name="on_shell"))
     return g
 
 
-def build_discriminator(init="glorot"):
-    """24 -> 10 x 512 LeakyReLU -> 1 logit."""
+def build_discriminator(init: str = "glorot") -> keras.Sequential:
+    """(batch, 24) scaled four-vectors -> 10 x 512 LeakyReLU -> (batch, 1) logit."""
     return networks.mlp(4 * N_PARTICLES, [UNITS] * LAYERS, 1, activation="leaky_relu", alpha=LEAKY_ALPHA,
                         dense=_dense(init), name="discriminator")
 
 
 def resonance_masses(x):
-    """Masses in GeV of the W and top candidates, (batch, 4), from a scaled (batch, 24) tensor.
+    """Masses in GeV of the W and top candidates, (batch, 4) in ``RESONANCES`` order, from a scaled (batch, 24)
+    tensor.
 
     m = sign(m^2) sqrt(|m^2|), so a generated event with m^2 < 0 is penalised rather than undefined.
     """
     out = []
-    for _, idx, _ in RESONANCES:
+    for _, idx in RESONANCES:
         s = sum(x[:, 4 * i:4 * i + 4] for i in idx)
         m2 = ops.square(s[:, 3]) - ops.square(s[:, 0]) - ops.square(s[:, 1]) - ops.square(s[:, 2])
         out.append(SCALE * ops.sign(m2) * ops.sqrt(ops.abs(m2) + 1e-12))
     return ops.stack(out, axis=1)
 
 
-def mmd_penalty(kernel="breit_wigner", widths=None, weight=1.0, extra_widths=()):
-    """lambda_G * sum over the four candidates of MMD^2 of their masses (kernel widths in GeV).
+def mmd_penalty(kernel: str = "breit_wigner", widths=PHYSICAL_WIDTHS, weight: float = 1.0,
+                extra_widths=()) -> penalties.MMDPenalty:
+    """lambda_G * sum over the four candidates of MMD^2 of their masses (slides, EventGAN).
 
-    ``extra_widths`` (not in the paper): further kernel widths added to every candidate (a multi-scale MMD).
+    Args:
+        kernel: MMD kernel (gan4hep.kernels).
+        widths: four kernel widths in GeV, for m(W1), m(W2), m(t1), m(t2).
+        weight: lambda_G.
+        extra_widths: option (not in the paper): further kernel widths in GeV added to every candidate (a
+            multi-scale MMD).
     """
-    widths = [w for _, _, w in RESONANCES] if widths is None else list(widths)
+    widths = list(widths)
     if extra_widths:
         widths = [[w, *extra_widths] for w in widths]
     return penalties.MMDPenalty(observables=resonance_masses, widths=widths, kernel=kernel, weight=weight)
@@ -114,7 +133,7 @@ def mmd_penalty(kernel="breit_wigner", widths=None, weight=1.0, extra_widths=())
 COMPONENT_WIDTHS = (0.05, 0.2)  # scaled units (x 450 GeV: 22.5 and 90 GeV), for component_mmd_penalty
 
 
-def component_mmd_penalty(weight):
+def component_mmd_penalty(weight: float) -> penalties.MMDPenalty:
     """Option (not in the paper): weight * sum over the 24 four-vector components (scaled) of a Gaussian MMD^2 of
     each component's distribution, kernels of 22.5 and 90 GeV. A batch-level term against mode collapse: a
     generator that emits nearly the same event for every z is penalised on every component."""
@@ -122,23 +141,31 @@ def component_mmd_penalty(weight):
                                 name="mmd_components")
 
 
-def optimizer(lr=1e-3, decay=0.1, decay_steps=1000, beta_1=0.5, beta_2=0.9):
+def optimizer(lr: float = 1e-3, decay: float = 0.1, decay_steps: int = 1000, beta_1: float = 0.5,
+              beta_2: float = 0.9) -> keras.optimizers.Adam:
     """Adam with inverse-time decay lr / (1 + decay * floor(step / decay_steps)) (EventGAN's schedule)."""
     schedule = keras.optimizers.schedules.InverseTimeDecay(lr, decay_steps, decay, staircase=True)
     return keras.optimizers.Adam(schedule, beta_1=beta_1, beta_2=beta_2)
 
 
-def build_gan(use_mmd=True, reg_weight=1e-3, mmd_weight=1.0, kernel="breit_wigner", widths=None, lr=1e-3,
-              decay=0.1, decay_steps=1000, ema_decay=None, jit_compile=True, seed=None, extra_widths=(),
-              init="glorot", component_mmd=0.0):
-    """The compiled GAN; ``use_mmd=False`` drops the MMD term on the masses (the slides' "without the additional
-    loss"); ``component_mmd`` > 0 adds ``component_mmd_penalty`` (an option, kept in both)."""
-    pens = [mmd_penalty(kernel, widths, mmd_weight, extra_widths)] if use_mmd else []
-    if component_mmd:
-        pens.append(component_mmd_penalty(component_mmd))
-    gan = GAN(build_generator(init), build_discriminator(init), LATENT_DIM, noise=NormalNoise(seed=seed),
-              objective=objectives.RothBCE(reg_weight), penalties=pens, ema_decay=ema_decay,
-              preprocessing=Scale(SCALE).fit(np.zeros((1, 24))))  # fixed: nothing is fitted
-    gan.compile(optimizer(lr, decay, decay_steps), optimizer(lr, decay, decay_steps), jit_compile=jit_compile)
-    return gan
+def preprocessing() -> Scale:
+    """The fixed preprocessing of an event: momenta / ``SCALE`` (450 GeV, EventGAN); nothing is fitted."""
+    return Scale(SCALE).fit(np.zeros((1, 4 * N_PARTICLES)))
 
+
+def build_gan(recipe) -> GAN:
+    """The compiled GAN of a ``recipe.Recipe``: BCE + Roth regulariser (``reg_weight``), the MMD on the masses when
+    ``use_mmd`` (False: the slides' "without the additional loss"), ``component_mmd_penalty`` when
+    ``component_mmd`` > 0 (an option), Adam with inverse-time decay for both networks, normal noise seeded with
+    ``recipe.seed``, the preprocessing attached (``sample`` returns GeV)."""
+    pens = []
+    if recipe.use_mmd:
+        pens.append(mmd_penalty(recipe.kernel, recipe.widths, recipe.mmd_weight, recipe.mmd_extra_widths))
+    if recipe.component_mmd:
+        pens.append(component_mmd_penalty(recipe.component_mmd))
+    gan = GAN(build_generator(recipe.init), build_discriminator(recipe.init), LATENT_DIM,
+              noise=NormalNoise(seed=recipe.seed), objective=objectives.RothBCE(recipe.reg_weight), penalties=pens,
+              ema_decay=recipe.ema_decay, preprocessing=preprocessing())
+    gan.compile(optimizer(recipe.lr, recipe.decay, recipe.decay_steps),
+                optimizer(recipe.lr, recipe.decay, recipe.decay_steps), jit_compile=recipe.jit_compile)
+    return gan

@@ -1,5 +1,6 @@
 """Physics observables of (n, 24) parton events in GeV (numpy): particle and candidate kinematics, peak fits,
-momentum balance, tail counts and bin-wise deviations. Column order as model.COLUMNS."""
+momentum balance, tail counts, bin-wise deviations, and the peak monitor of training (``peak_summary``; its
+``peak_distance`` is the checkpoint-selection metric of ``--select-best``). Column order as model.COLUMNS."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from gan4hep import physics
 
 PARTICLES = ("q1", "q2", "b1", "q3", "q4", "b2")      # q, q', b from the top; q, q', b from the anti-top
 CANDIDATES = (("W1", (0, 1)), ("t1", (0, 1, 2)), ("W2", (3, 4)), ("t2", (3, 4, 5)))
-POLES = {"W": 80.4, "t": 173.0}                      # window centres for the peak fits (GeV)
+POLES = {"W": 80.4, "t": 173.0}                      # GeV: centres of the peak fits and of the monitor
+PEAK_WINDOW = 30.0                                   # GeV: masses are clipped to pole +- this for peak_distance
 KINEMATICS = ("pt", "eta", "phi", "E")
 
 
@@ -22,8 +24,13 @@ def _vectors(x):
     return [tuple(x[:, 4 * i + k] for k in range(4)) for i in range(6)]
 
 
-def table(x):
-    """DataFrame of pt/eta/phi/E of the six quarks and pt/eta/phi/E/m of the four candidates (GeV, rad)."""
+def table(x: np.ndarray) -> pd.DataFrame:
+    """DataFrame (n rows) of pt/eta/phi/E of the six quarks and pt/eta/phi/E/m of the four candidates (GeV, rad)
+    from (n, 24) events in GeV.
+
+    Raises:
+        ValueError: ``x`` is not (n, 24).
+    """
     v = _vectors(x)
     cols = {}
     for name, p in zip(PARTICLES, v):
@@ -36,8 +43,8 @@ def table(x):
     return pd.DataFrame(cols)
 
 
-def masses(x):
-    """(n, 4) masses of W1, W2, t1, t2 (the MMD observables, same order as model.RESONANCES)."""
+def masses(x: np.ndarray) -> np.ndarray:
+    """(n, 4) masses in GeV of W1, W2, t1, t2 (the MMD observables, same order as model.RESONANCES)."""
     t = table(x)
     return t[["m_W1", "m_W2", "m_t1", "m_t2"]].to_numpy()
 
@@ -46,7 +53,7 @@ def _cauchy(m, norm, m0, gamma):
     return norm * (gamma / (2 * np.pi)) / ((m - m0) ** 2 + gamma**2 / 4)
 
 
-def fit_peak(m, centre, half_window=15.0, bin_width=0.5):
+def fit_peak(m, centre: float, half_window: float = 15.0, bin_width: float = 0.5) -> dict[str, float]:
     """Breit-Wigner (Cauchy) fit to the mass histogram within centre +- half_window.
 
     Returns dict: position, width (FWHM Gamma), their fit errors, fraction of candidates within +- 5 GeV of
@@ -84,26 +91,27 @@ def fit_peak(m, centre, half_window=15.0, bin_width=0.5):
     return out
 
 
-def peaks(x):
-    """Fits for the W peak (both candidates pooled) and the top peak (both pooled)."""
+def peaks(x: np.ndarray) -> dict[str, dict[str, float]]:
+    """``fit_peak`` of the W peak (both candidates pooled) and the top peak (both pooled) of (n, 24) events in GeV:
+    ``{"W": {...}, "top": {...}}``."""
     t = table(x)
     return {"W": fit_peak(np.r_[t.m_W1, t.m_W2], POLES["W"]), "top": fit_peak(np.r_[t.m_t1, t.m_t2], POLES["t"])}
 
 
-def momentum_balance(x):
-    """|sum px| / sum pT and |sum py| / sum pT per event (0 for exact momentum conservation)."""
+def momentum_balance(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """|sum px| / sum pT and |sum py| / sum pT per event, two (n,) arrays (0 for exact momentum conservation)."""
     v = _vectors(x)
     spt = sum(physics.pt(p[0], p[1]) for p in v)
     return np.abs(sum(p[0] for p in v)) / spt, np.abs(sum(p[1] for p in v)) / spt
 
 
-def tail_fraction(values, thresholds):
+def tail_fraction(values, thresholds) -> np.ndarray:
     """N_tail(pT) = 1 - N_cum(pT): fraction of events above each threshold."""
     values = np.sort(np.asarray(values, dtype=np.float64))
     return 1.0 - np.searchsorted(values, thresholds, side="right") / len(values)
 
 
-def bulk_deviation(ref, gen, n_bins=40, quantiles=(0.01, 0.99), min_count=100):
+def bulk_deviation(ref, gen, n_bins: int = 40, quantiles=(0.01, 0.99), min_count: int = 100) -> dict[str, float]:
     """Bin-wise |gen/ref - 1| in the bulk: equal-width bins between the reference's 1 % and 99 % quantiles, bins
     with at least ``min_count`` reference entries. Returns mean and max deviation and the mean relative statistical
     uncertainty of a bin ratio."""
@@ -121,3 +129,38 @@ def bulk_deviation(ref, gen, n_bins=40, quantiles=(0.01, 0.99), min_count=100):
     stat = np.sqrt(1.0 / r[ok] + 1.0 / np.maximum(g[ok], 1))
     return {"mean_abs_dev": float(dev.mean()), "max_abs_dev": float(dev.max()),
             "stat_rel_uncertainty_mean": float(stat.mean()), "bins": int(ok.sum())}
+
+
+def peak_fractions(m: np.ndarray) -> dict[str, float]:
+    """Fractions of W and top candidates (each pooled) within 5 and 15 GeV of the poles, from (n, 4) masses in GeV
+    (W1, W2, t1, t2)."""
+    w, t = m[:, :2].ravel(), m[:, 2:].ravel()
+    return {f"{name}_within_{d}GeV": float(np.mean(np.abs(v - pole) < d))
+            for name, v, pole in (("W", w, POLES["W"]), ("top", t, POLES["t"])) for d in (5, 15)}
+
+
+def peak_distance(m: np.ndarray, m_ref: np.ndarray) -> float:
+    """Mean over the four candidates of the 1-d Wasserstein distance (GeV) between two (n, 4) mass samples, each
+    mass clipped to pole +- PEAK_WINDOW: sensitive to the peak position and width, bounded for far-off events.
+    NaN masses count as 0 GeV (clipped to the window's lower edge)."""
+    from gan4hep.metrics import wasserstein
+
+    poles = np.array([POLES["W"], POLES["W"], POLES["t"], POLES["t"]])
+    lo, hi = poles - PEAK_WINDOW, poles + PEAK_WINDOW
+    m = np.nan_to_num(np.asarray(m, np.float64), nan=0.0)
+    return float(np.mean(wasserstein(np.clip(m_ref, lo, hi), np.clip(m, lo, hi))))
+
+
+def peak_summary(model, n: int = 20000, seed: int = 12345, reference: np.ndarray | None = None) -> dict[str, float]:
+    """The peak monitor of training: ``n`` events from ``model.sample(n, seed=seed)`` (GeV; the model contract),
+    the fractions of W/top candidates near the poles (``peak_fractions``) and the quartiles of the pooled W and top
+    masses. With ``reference`` (validation masses, (m, 4) GeV), ``peak_distance`` is added: the checkpoint-selection
+    metric of ``--select-best`` (lower is better)."""
+    m = masses(model.sample(n, seed=seed))
+    out = peak_fractions(m)
+    for name, pooled in (("W", m[:, :2]), ("top", m[:, 2:])):
+        for q, v in zip(("q25", "median", "q75"), np.quantile(pooled, (0.25, 0.5, 0.75))):
+            out[f"{name}_{q}"] = float(v)
+    if reference is not None:
+        out["peak_distance"] = peak_distance(m, reference)
+    return out
