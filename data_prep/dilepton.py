@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import time
 from pathlib import Path
 
 import awkward as ak
@@ -391,41 +390,53 @@ def read_delphes(path, tree=TREE, selection=Selection()):
 
 # --------------------------------------------------------------------------------------------- the sample
 
-def make_sample(out, events=20000, seed=1, jobs=1, mpi=True, wt=True, hadronisation=True, job_index=0,
-                n_jobs=1, block_size=2000, progress=True, detector=None):
+def _block_tables(result):
+    """One block's trees (``Delphes``), selected feature rows (``features_from_objects``) and statistics."""
+    objs = result["objects"]
+    return runner.BlockTables({TREE: objs}, (TREE,), features_from_objects(objs), result["stats"])
+
+
+def _summarize(entries):
+    """Sample metadata from the manifest entries of all blocks (block order): counts and event-weighted
+    cross-sections."""
+    def _avg(key):
+        vals = [e["stats"].get(key) for e in entries]
+        return None if None in vals else float(np.average(vals, weights=[e["stats"]["events"] for e in entries]))
+
+    return {"events_generated": int(sum(e["stats"]["events"] for e in entries)),
+            "events_selected": int(sum(e["rows"] for e in entries)),
+            "sigma_pb": _avg("sigma_pb"), "sigma_ttbar_pb": _avg("sigma_ttbar_pb"), "sigma_wt_pb": _avg("sigma_wt_pb")}
+
+
+def make_sample(out, events: int = 20000, seed: int = 1, jobs: int = 1, mpi: bool = True, wt: bool = True,
+                hadronisation: bool = True, job_index: int = 0, n_jobs: int = 1, block_size: int = 2000,
+                progress: bool = True, detector: Detector | None = None, scheduler=None, cluster: str | None = None,
+                workers: int | None = None, cluster_config=None, retries: int = 2, keep_parts: bool = False):
     """Generate the sample: ``out`` (Delphes-style tree) and ``out`` with ``_features`` (flat table, tree
-    ``events``). Returns the feature table's path."""
+    ``events``; GeV, radians). Returns the feature table's path.
+
+    ``events`` generated events in seeded blocks of ``block_size`` (same ``seed`` and ``block_size`` -> the same
+    events with any engine). Engines, part files, resume and errors: ``data_prep.runner.produce`` (``jobs`` local
+    processes, or a Dask ``scheduler`` address / ``cluster`` kind with ``workers`` and ``cluster_config``).
+    """
     out = runner.check_out(out)
     config = {"mpi": mpi, "wt": wt, "hadronisation": hadronisation,
               "detector": dataclasses.asdict(detector) if detector else {}}
     blocks = runner.make_blocks(events, seed, block_size, job_index, n_jobs)
-    t0 = time.time()
-    results = runner.run_blocks(_generate_block, config, blocks, jobs, desc="dilepton", progress=progress)
-    seconds = time.time() - t0
-    objs = {k: ak.concatenate([r["objects"][k] for r in results]) for k in results[0]["objects"]}
-    n = sum(r["stats"]["events"] for r in results)
-
-    def _avg(key):
-        vals = [r["stats"].get(key) for r in results]
-        return None if None in vals else float(np.average(vals, weights=[r["stats"]["events"] for r in results]))
-
-    df = features_from_objects(objs)
     meta = {
-        "sample": "dilepton", "paper": "Lebese & Ruan 2021, section 4.2", "events_generated": n,
-        "events_selected": len(df), "seed": seed, "block_size": block_size, "blocks": [b.index for b in blocks],
+        "sample": "dilepton", "paper": "Lebese & Ruan 2021, section 4.2", "seed": seed, "block_size": block_size,
         "job_index": job_index, "n_jobs": n_jobs, "mpi": mpi, "hadronisation": hadronisation, "wt": wt,
-        "sigma_pb": _avg("sigma_pb"), "sigma_ttbar_pb": _avg("sigma_ttbar_pb"), "sigma_wt_pb": _avg("sigma_wt_pb"),
         "sigma_note": "LO Pythia cross-sections including W -> e/mu/tau nu branching ratios",
         "weight": "unweighted events, weight = 1; ttbar and Wt mixed by cross-section inside Pythia",
         "omissions": [] if wt else ["Wt (g b -> t W) not generated: ttbar only"],
         "detector": dataclasses.asdict(detector or Detector()), "selection": dataclasses.asdict(Selection()),
-        "seconds": seconds, "events_per_second": n / seconds if seconds > 0 else None,
         "features": list(FEATURES), "mt_definition": "mT^2 = (ET_ll + MET)^2 - |pT_ll + MET|^2, "
                                                      "ET_ll = sqrt(pT_ll^2 + m_ll^2)",
         "dphi_definition": "unsigned, [0, pi]",
     }
-    io.write_root(out, {TREE: objs}, metadata=meta, delphes_trees=(TREE,))
-    return io.write_table(df, runner.features_path(out), metadata=meta)
+    return runner.produce(runner.Sample.of("dilepton"), config, out, blocks, meta, progress=progress, jobs=jobs,
+                          scheduler=scheduler, cluster=cluster, workers=workers, cluster_config=cluster_config,
+                          retries=retries, keep_parts=keep_parts, desc="dilepton")
 
 
 def main(argv=None):
@@ -435,10 +446,11 @@ def main(argv=None):
     p.add_argument("--no-mpi", action="store_true", help="switch multiparton interactions off (x4 faster)")
     p.add_argument("--no-wt", action="store_true", help="ttbar only (no g b -> t W user process)")
     args = p.parse_args(argv)
-    path = make_sample(args.out, mpi=not args.no_mpi, wt=not args.no_wt, **runner.common_kwargs(args))
+    with runner.cli_errors(p.prog):
+        path = make_sample(args.out, mpi=not args.no_mpi, wt=not args.no_wt, **runner.common_kwargs(args))
     meta = io.read_metadata(path)
     print(f"wrote {args.out} and {path}: {meta['events_generated']} events, {meta['events_selected']} selected, "
-          f"{meta['events_per_second']:.0f} events/s")
+          f"{runner.rate_text(meta)}")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import time
 
 import awkward as ak
 import numpy as np
@@ -193,40 +192,58 @@ def _generate_block(config, block, report):
             "stats": {"sigma_pb": info.sigmaGen() * 1e9, "events": done, "weight_sum": info.weightSum()}}
 
 
-def make_sample(out, events=20000, seed=1, jobs=1, mpi=False, pthat_min=120.0, bias=True, job_index=0, n_jobs=1,
-                block_size=2000, progress=True):
-    """Generate the sample: ``out`` (tree ``events``, per-event FatJet collection in Delphes-style names) and
-    ``out`` with ``_features`` (one row per jet: JET_COLUMNS + weight + region_name). Returns the table's path."""
-    out = runner.check_out(out)
-    config = {"mpi": mpi, "pthat_min": pthat_min, "bias": bias}
-    blocks = runner.make_blocks(events, seed, block_size, job_index, n_jobs)
-    t0 = time.time()
-    results = runner.run_blocks(_generate_block, config, blocks, jobs, desc="qcd jets", progress=progress)
-    seconds = time.time() - t0
-    jets = ak.concatenate([r["jets"] for r in results])
-    weight = np.concatenate([r["weight"] for r in results])
-    number = np.concatenate([r["number"] for r in results])
+def _block_tables(result):
+    """One block's trees (``events``: FatJet collection, Event number and weight), jet rows and statistics."""
+    jets, weight, number = result["jets"], result["weight"], result["number"]
     df = event_table(jets, number, weight)
     n = len(number)
-    meta = {
-        "sample": "qcd_jets", "paper": "Lin, Bhimji & Nachman 2019, section 3.2", "events_generated": n,
-        "jets_selected": len(df), "seed": seed, "block_size": block_size, "blocks": [b.index for b in blocks],
-        "job_index": job_index, "n_jobs": n_jobs, "mpi": mpi, "pthat_min": pthat_min, "bias": bias,
-        "weights": "Pythia event weights (bias2Selection pT^4 above 200 GeV)" if bias else "unweighted (1)",
-        "sigma_pb": float(np.mean([r["stats"]["sigma_pb"] for r in results])),
-        "jets": dataclasses.asdict(JetConfig()), "detector": "none: particle-level jets from visible particles",
-        "regions": REGIONS, "region_counts": {REGIONS[k]: int(v) for k, v in
-                                              zip(*np.unique(df["region"], return_counts=True))},
-        "deta12": "-1 for events with one jet", "seconds": seconds,
-        "events_per_second": n / seconds if seconds > 0 else None,
-    }
     fat = ak.zip({"PT": jets.pt, "Eta": jets.eta, "Phi": jets.phi, "Mass": jets.mass,
                   "NTrk": ak.values_astype(jets.ntrk, np.int32), "UngroomedPT": jets.ungroomed_pt,
                   "UngroomedMass": jets.ungroomed_mass})
     event = ak.zip({"Number": ak.unflatten(number, np.ones(n, np.int64)),
                     "Weight": ak.unflatten(weight, np.ones(n, np.int64))})
-    io.write_root(out, {TREE: {"FatJet": fat, "Event": event}}, metadata=meta, delphes_trees=(TREE,))
-    return io.write_table(df, runner.features_path(out), metadata=meta)
+    stats = dict(result["stats"])
+    stats["region_counts"] = {int(k): int(v) for k, v in zip(*np.unique(df["region"], return_counts=True))}
+    return runner.BlockTables({TREE: {"FatJet": fat, "Event": event}}, (TREE,), df, stats)
+
+
+def _summarize(entries):
+    """Sample metadata from the manifest entries of all blocks (block order)."""
+    counts = {}
+    for e in entries:
+        for k, v in e["stats"]["region_counts"].items():
+            counts[int(k)] = counts.get(int(k), 0) + v
+    return {"events_generated": int(sum(e["entries"][TREE] for e in entries)),
+            "jets_selected": int(sum(e["rows"] for e in entries)),
+            "sigma_pb": float(np.mean([e["stats"]["sigma_pb"] for e in entries])),
+            "region_counts": {REGIONS[k]: counts[k] for k in sorted(counts)}}
+
+
+def make_sample(out, events: int = 20000, seed: int = 1, jobs: int = 1, mpi: bool = False, pthat_min: float = 120.0,
+                bias: bool = True, job_index: int = 0, n_jobs: int = 1, block_size: int = 2000, progress: bool = True,
+                scheduler=None, cluster: str | None = None, workers: int | None = None, cluster_config=None,
+                retries: int = 2, keep_parts: bool = False):
+    """Generate the sample: ``out`` (tree ``events``, per-event FatJet collection in Delphes-style names) and
+    ``out`` with ``_features`` (one row per jet: JET_COLUMNS + weight + region_name; GeV). Returns the table's path.
+
+    ``events`` generated events in seeded blocks of ``block_size`` (same ``seed`` and ``block_size`` -> the same
+    events with any engine). Engines, part files, resume and errors: ``data_prep.runner.produce`` (``jobs`` local
+    processes, or a Dask ``scheduler`` address / ``cluster`` kind with ``workers`` and ``cluster_config``).
+    """
+    out = runner.check_out(out)
+    config = {"mpi": mpi, "pthat_min": pthat_min, "bias": bias}
+    blocks = runner.make_blocks(events, seed, block_size, job_index, n_jobs)
+    meta = {
+        "sample": "qcd_jets", "paper": "Lin, Bhimji & Nachman 2019, section 3.2", "seed": seed,
+        "block_size": block_size, "job_index": job_index, "n_jobs": n_jobs, "mpi": mpi, "pthat_min": pthat_min,
+        "bias": bias,
+        "weights": "Pythia event weights (bias2Selection pT^4 above 200 GeV)" if bias else "unweighted (1)",
+        "jets": dataclasses.asdict(JetConfig()), "detector": "none: particle-level jets from visible particles",
+        "regions": REGIONS, "deta12": "-1 for events with one jet",
+    }
+    return runner.produce(runner.Sample.of("qcd_jets"), config, out, blocks, meta, progress=progress, jobs=jobs,
+                          scheduler=scheduler, cluster=cluster, workers=workers, cluster_config=cluster_config,
+                          retries=retries, keep_parts=keep_parts, desc="qcd jets")
 
 
 def main(argv=None):
@@ -236,11 +253,12 @@ def main(argv=None):
     p.add_argument("--pthat-min", type=float, default=120.0, help="PhaseSpace:pTHatMin in GeV (%(default)s)")
     p.add_argument("--no-bias", action="store_true", help="unweighted generation (no pT-hat^4 bias)")
     args = p.parse_args(argv)
-    path = make_sample(args.out, mpi=args.mpi, pthat_min=args.pthat_min, bias=not args.no_bias,
-                       **runner.common_kwargs(args))
+    with runner.cli_errors(p.prog):
+        path = make_sample(args.out, mpi=args.mpi, pthat_min=args.pthat_min, bias=not args.no_bias,
+                           **runner.common_kwargs(args))
     meta = io.read_metadata(path)
     print(f"wrote {args.out} and {path}: {meta['events_generated']} events, {meta['jets_selected']} jets "
-          f"{meta['region_counts']}, {meta['events_per_second']:.0f} events/s")
+          f"{meta['region_counts']}, {runner.rate_text(meta)}")
 
 
 if __name__ == "__main__":

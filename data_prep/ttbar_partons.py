@@ -12,7 +12,6 @@ q, q', b from the top, then q, q', b from the anti-top, with q the quark and q' 
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import pandas as pd
@@ -118,18 +117,9 @@ def table(quarks):
     return pd.DataFrame(quarks.reshape(len(quarks), 24), columns=COLUMNS)
 
 
-def make_sample(out, events=100000, seed=1, jobs=1, job_index=0, n_jobs=1, block_size=20000, progress=True):
-    """Generate the sample: ``out`` (tree ``partons`` with quarks, ids and mothers) and ``out`` with ``_features``
-    (the 24 columns p{i}_px..p{i}_E and weight). Returns the feature table's path."""
-    out = runner.check_out(out)
-    blocks = runner.make_blocks(events, seed, block_size, job_index, n_jobs)
-    t0 = time.time()
-    results = runner.run_blocks(_generate_block, {}, blocks, jobs, desc="ttbar partons", progress=progress)
-    seconds = time.time() - t0
-    quarks = np.concatenate([r["quarks"] for r in results])
-    mothers = np.concatenate([r["mothers"] for r in results])
-    ids = np.concatenate([r["ids"] for r in results])
-    n = len(quarks)
+def _block_tables(result):
+    """One block's trees (``partons``: quarks, ids, mothers), feature rows and statistics."""
+    quarks, mothers, ids = result["quarks"], result["mothers"], result["ids"]
     df = table(quarks)
     df["weight"] = 1.0
     full = {c: df[c].to_numpy() for c in COLUMNS}
@@ -138,25 +128,46 @@ def make_sample(out, events=100000, seed=1, jobs=1, job_index=0, n_jobs=1, block
     for j, name in enumerate(MOTHERS):
         for k, c in enumerate(("px", "py", "pz", "E")):
             full[f"{name}_{c}"] = mothers[:, j, k]
+    return runner.BlockTables({TREE: full}, (), df, result["stats"])
+
+
+def _summarize(entries):
+    """Sample metadata from the manifest entries of all blocks (block order)."""
+    return {"events_generated": int(sum(e["entries"][TREE] for e in entries)),
+            "sigma_pb": float(np.mean([e["stats"]["sigma_pb"] for e in entries]))}
+
+
+def make_sample(out, events: int = 100000, seed: int = 1, jobs: int = 1, job_index: int = 0, n_jobs: int = 1,
+                block_size: int = 20000, progress: bool = True, scheduler=None, cluster: str | None = None,
+                workers: int | None = None, cluster_config=None, retries: int = 2, keep_parts: bool = False):
+    """Generate the sample: ``out`` (tree ``partons`` with quarks, ids and mothers) and ``out`` with ``_features``
+    (the 24 columns p{i}_px..p{i}_E in GeV and weight). Returns the feature table's path.
+
+    ``events`` generated events in seeded blocks of ``block_size`` (same ``seed`` and ``block_size`` -> the same
+    events with any engine). Engines, part files, resume and errors: ``data_prep.runner.produce`` (``jobs`` local
+    processes, or a Dask ``scheduler`` address / ``cluster`` kind with ``workers`` and ``cluster_config``).
+    """
+    out = runner.check_out(out)
+    blocks = runner.make_blocks(events, seed, block_size, job_index, n_jobs)
     meta = {
-        "sample": "ttbar_partons", "paper": "Butter, Plehn & Winterhalder 2019", "events_generated": n,
-        "seed": seed, "block_size": block_size, "blocks": [b.index for b in blocks], "job_index": job_index,
-        "n_jobs": n_jobs, "order": "q, q', b (top), q, q', b (anti-top); q = quark, q' = antiquark of the W decay",
-        "masses": {"u,d,s,c": 0.0, "b": M_B}, "sigma_pb": float(np.mean([r["stats"]["sigma_pb"] for r in results])),
-        "seconds": seconds, "events_per_second": n / seconds if seconds > 0 else None,
+        "sample": "ttbar_partons", "paper": "Butter, Plehn & Winterhalder 2019", "seed": seed,
+        "block_size": block_size, "job_index": job_index, "n_jobs": n_jobs,
+        "order": "q, q', b (top), q, q', b (anti-top); q = quark, q' = antiquark of the W decay",
+        "masses": {"u,d,s,c": 0.0, "b": M_B},
     }
-    io.write_root(out, {TREE: full}, metadata=meta)
-    return io.write_table(df, runner.features_path(out), metadata=meta)
+    return runner.produce(runner.Sample.of("ttbar_partons"), {}, out, blocks, meta, progress=progress, jobs=jobs,
+                          scheduler=scheduler, cluster=cluster, workers=workers, cluster_config=cluster_config,
+                          retries=retries, keep_parts=keep_parts, desc="ttbar partons")
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m data_prep.ttbar_partons", description=__doc__.split("\n\n")[0])
     runner.add_common_args(p, events=100000, block_size=20000, out="samples/ttbar_partons.root")
     args = p.parse_args(argv)
-    path = make_sample(args.out, **runner.common_kwargs(args))
+    with runner.cli_errors(p.prog):
+        path = make_sample(args.out, **runner.common_kwargs(args))
     meta = io.read_metadata(path)
-    print(f"wrote {args.out} and {path}: {meta['events_generated']} events, "
-          f"{meta['events_per_second']:.0f} events/s")
+    print(f"wrote {args.out} and {path}: {meta['events_generated']} events, {runner.rate_text(meta)}")
 
 
 if __name__ == "__main__":
