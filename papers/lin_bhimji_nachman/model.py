@@ -8,7 +8,7 @@ made more robust by adding 50% dropout" (section 2.1). Noise: one skew-normal nu
 Variants: "vanilla" (BCE on the logit, Goodfellow's loss) and "wgan", whose critic has every weight and bias an
 angle on the unit circle (CircleDense, eq. 2.2) and no clipping (section 2.2).
 
-Preprocessing (our choice; the paper gives none): conditions log(pT), eta, N_track, each standardised on the
+Preprocessing (our choice; the paper gives none): context log(pT), eta, N_track, each standardised on the
 training half; the generator's target is m / pT standardised ("m_over_pt", default), turned back into a mass by
 multiplying with the jet's pT, or the jet mass standardised ("mass", the most literal reading of "outputs a jet
 mass"; it trained much more slowly here, see the README).
@@ -16,52 +16,63 @@ mass"; it trained much more slowly here, see the README).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import keras
 import numpy as np
+import pandas as pd
 
 from gan4hep import networks
 from gan4hep.layers import CircleDense
 from gan4hep.models import GAN
 from gan4hep.noise import SkewNormalNoise
 from gan4hep.preprocessing import Log, Pipeline, Standardise
+from papers.lin_bhimji_nachman.recipe import NOISES, TARGETS, VARIANTS, Recipe
 
-HIDDEN = (160, 80, 40)
-DROPOUT = 0.5
+__all__ = ["LATENT_DIM", "CONTEXT", "NOISE_ALPHA", "VARIANTS", "NOISES", "TARGETS", "generator", "discriminator",
+           "circle_critic", "context_pipeline", "fit_preprocessing", "target_values", "to_mass", "build",
+           "training_arrays", "generate_mass"]
+
 LATENT_DIM = 1
-CONDITIONS = ("pt", "eta", "ntrk")
+CONTEXT = ("pt", "eta", "ntrk")
 NOISE_ALPHA = {"skew": 5.0, "noskew": 0.0}
-VARIANTS = ("vanilla", "wgan")
-TARGETS = ("mass", "m_over_pt")
 
 
-def generator(activation="relu"):
-    return networks.mlp(LATENT_DIM + len(CONDITIONS), HIDDEN, 1, activation=activation, dropout=DROPOUT,
+def generator(hidden: Sequence[int] = (160, 80, 40), dropout: float = 0.5, activation: str = "relu") -> keras.Model:
+    """(noise, log pT, eta, N_track) -> target, all standardised: inputs (batch, 4), output (batch, 1)."""
+    return networks.mlp(LATENT_DIM + len(CONTEXT), tuple(hidden), 1, activation=activation, dropout=dropout,
                         name="generator")
 
 
-def discriminator(activation="relu"):
-    """Vanilla discriminator: linear logit (the probability is its sigmoid, inside the BCE loss)."""
-    return networks.mlp(1 + len(CONDITIONS), HIDDEN, 1, activation=activation, name="discriminator")
+def discriminator(hidden: Sequence[int] = (160, 80, 40), activation: str = "relu") -> keras.Model:
+    """Vanilla discriminator (target, context) (batch, 4) -> logit (batch, 1); the probability is its sigmoid,
+    inside the BCE loss."""
+    return networks.mlp(1 + len(CONTEXT), tuple(hidden), 1, activation=activation, name="discriminator")
 
 
-def circle_critic():
-    """Modified-WGAN critic (eq. 2.2): hidden layers |sum_m x_m e^{i theta} + e^{i phi}| with psi = identity (any
-    ReLU-type psi is the identity on a modulus; our reading), and a signed output Re(...) so that the Wasserstein
-    score is unbounded in both directions (CircleDense output_mode="real")."""
+def circle_critic(hidden: Sequence[int] = (160, 80, 40)) -> keras.Model:
+    """Modified-WGAN critic (eq. 2.2), (batch, 4) -> (batch, 1): hidden layers |sum_m x_m e^{i theta} + e^{i phi}|
+    with psi = identity (any ReLU-type psi is the identity on a modulus; our reading), and a signed output Re(...)
+    so that the Wasserstein score is unbounded in both directions (CircleDense output_mode="real")."""
     model = keras.Sequential(name="circle_critic")
-    model.add(keras.Input(shape=(1 + len(CONDITIONS),)))
-    for width in HIDDEN:
+    model.add(keras.Input(shape=(1 + len(CONTEXT),)))
+    for width in hidden:
         model.add(CircleDense(width))
     model.add(CircleDense(1, output_mode="real"))
     return model
 
 
-def condition_pipeline():
-    return Pipeline([Log(columns=[0]), Standardise()], names=list(CONDITIONS))
+def context_pipeline() -> Pipeline:
+    """Unfitted context preprocessing: log of pT (GeV), then every column standardised."""
+    return Pipeline([Log(columns=[0]), Standardise()], names=list(CONTEXT))
 
 
-def target_values(jets, target):
-    """The generator's target in physical units before standardisation."""
+def target_values(jets: pd.DataFrame, target: str) -> np.ndarray:
+    """The generator's target in physical units before standardisation, (n_jets,): the mass (GeV) or m / pT.
+
+    Raises:
+        ValueError: unknown ``target``.
+    """
     mass = jets["mass"].to_numpy(float)
     if target == "mass":
         return mass
@@ -70,54 +81,67 @@ def target_values(jets, target):
     raise ValueError(f"unknown target {target!r}; choose one of {TARGETS}")
 
 
-def to_mass(values, jets, target):
-    """Generated target -> jet mass (GeV), clipped at 0 (a mass is non-negative; the linear output is not)."""
+def fit_preprocessing(train_jets: pd.DataFrame, target: str) -> tuple[Pipeline, Pipeline]:
+    """(target pipeline, context pipeline), fitted on the training half."""
+    tgt = Pipeline([Standardise()], names=[target])
+    tgt.fit(target_values(train_jets, target)[:, None])
+    ctx = context_pipeline()
+    ctx.fit(train_jets[list(CONTEXT)].to_numpy(float))
+    return tgt, ctx
+
+
+def to_mass(values, jets: pd.DataFrame, target: str) -> np.ndarray:
+    """Generated target (n_jets,) in physical units -> jet mass (GeV), clipped at 0 (a mass is non-negative; the
+    linear output is not)."""
     values = np.asarray(values, dtype=float)
     if target == "m_over_pt":
         values = values * jets["pt"].to_numpy(float)
     return np.maximum(values, 0.0)
 
 
-def build(variant="vanilla", noise="skew", train_jets=None, target="m_over_pt", lr=None, seed=None):
-    """A compiled conditional GAN with preprocessing fitted on ``train_jets``.
+def build(recipe: Recipe, variant: str, noise: str, preprocessing: Pipeline | None = None,
+          context_preprocessing: Pipeline | None = None, seed: int | None = None) -> GAN:
+    """A compiled conditional GAN of ``variant`` with ``noise``, carrying the fitted pipelines.
 
     Optimisers: Adam ("Network weights were chosen using the Adam optimizer with early stopping", section 2.1);
-    learning rates and betas are ours: vanilla 1e-3, beta1 0.5; WGAN 1e-4, betas (0.5, 0.9), 5 critic steps.
+    rates, betas and critic steps from the recipe (ours): vanilla ``lr_vanilla``, ``betas_vanilla``, one critic
+    step; WGAN ``lr_wgan``, ``betas_wgan``, ``n_critic_wgan`` critic steps. ``seed`` seeds the noise sampler used
+    in training (the weights follow the global seed: ``gan4hep.training.train`` sets it before calling this).
+
+    Raises:
+        ValueError: unknown ``variant`` or ``noise``.
     """
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; choose one of {VARIANTS}")
     if noise not in NOISE_ALPHA:
         raise ValueError(f"unknown noise {noise!r}; choose one of {sorted(NOISE_ALPHA)}")
-    if seed is not None:
-        keras.utils.set_random_seed(int(seed))
-    cond = condition_pipeline()
-    tgt = Pipeline([Standardise()], names=[target])
-    if train_jets is not None:
-        cond.fit(train_jets[list(CONDITIONS)].to_numpy(float))
-        tgt.fit(target_values(train_jets, target)[:, None])
     if variant == "vanilla":
-        critic, objective, n_critic, betas, default_lr = discriminator(), "bce", 1, (0.5, 0.999), 1e-3
+        critic, objective, n_critic = discriminator(recipe.hidden, recipe.activation), "bce", 1
+        lr, betas = recipe.lr_vanilla, recipe.betas_vanilla
     else:
-        critic, objective, n_critic, betas, default_lr = circle_critic(), "wgan", 5, (0.5, 0.9), 1e-4
-    lr = default_lr if lr is None else lr
-    gan = GAN(generator(), critic, latent_dim=LATENT_DIM, noise=SkewNormalNoise(NOISE_ALPHA[noise], seed=seed),
-              objective=objective, n_critic=n_critic, condition_dim=len(CONDITIONS), preprocessing=tgt,
-              condition_preprocessing=cond)
+        critic, objective, n_critic = circle_critic(recipe.hidden), "wgan", recipe.n_critic_wgan
+        lr, betas = recipe.lr_wgan, recipe.betas_wgan
+    gan = GAN(generator(recipe.hidden, recipe.dropout, recipe.activation), critic, latent_dim=LATENT_DIM,
+              noise=SkewNormalNoise(NOISE_ALPHA[noise], seed=seed), objective=objective, n_critic=n_critic,
+              context_dim=len(CONTEXT), preprocessing=preprocessing, context_preprocessing=context_preprocessing)
     gan.compile(keras.optimizers.Adam(lr, beta_1=betas[0], beta_2=betas[1]),
                 keras.optimizers.Adam(lr, beta_1=betas[0], beta_2=betas[1]))
-    gan.target = target
+    gan.target = recipe.target
     return gan
 
 
-def training_arrays(gan, jets):
-    """(x, c) float32 arrays for ``GAN.fit``: standardised target and conditions."""
-    x = gan.preprocessing.transform(target_values(jets, gan.target)[:, None]).astype(np.float32)
-    c = gan.condition_preprocessing.transform(jets[list(CONDITIONS)].to_numpy(float)).astype(np.float32)
+def training_arrays(jets: pd.DataFrame, target: str, preprocessing: Pipeline,
+                    context_preprocessing: Pipeline) -> tuple[np.ndarray, np.ndarray]:
+    """(x, context) float32 arrays of shapes (n_jets, 1) and (n_jets, 3) for training: the standardised target and
+    context of ``jets``."""
+    x = preprocessing.transform(target_values(jets, target)[:, None]).astype(np.float32)
+    c = context_preprocessing.transform(jets[list(CONTEXT)].to_numpy(float)).astype(np.float32)
     return x, c
 
 
-def generate_mass(gan, jets, copies=1, seed=0):
-    """``copies`` generated masses per jet (GeV), shape (copies, len(jets)); generator in inference mode."""
-    cond = np.tile(jets[list(CONDITIONS)].to_numpy(float), (copies, 1))
-    values = gan.generate(len(cond), condition=cond, seed=seed)[:, 0].reshape(copies, len(jets))
+def generate_mass(gan: GAN, jets: pd.DataFrame, copies: int = 1, seed: int = 0) -> np.ndarray:
+    """``copies`` generated masses (GeV) per jet of ``jets``, shape (copies, n_jets); generator in inference mode
+    (dropout off)."""
+    context = np.tile(jets[list(CONTEXT)].to_numpy(float), (copies, 1))
+    values = gan.sample(len(context), context=context, seed=seed)[:, 0].reshape(copies, len(jets))
     return np.stack([to_mass(v, jets, gan.target) for v in values])

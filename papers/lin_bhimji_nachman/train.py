@@ -1,146 +1,228 @@
 """Train the conditional jet-mass GANs of Lin, Bhimji & Nachman: vanilla / circle-WGAN x skew / noskew noise, several
 random initialisations each, on the control-region training half, with the separation power (section 3.3)
-recorded every epoch on the early-stopping half ("control_es") and on the validation region; the epoch with the
-best early-stopping value is kept ("Adam optimizer with early stopping", section 2.1).
+evaluated every epoch (and at epoch 0) on the early-stopping half ("control_es") and on the validation region; the
+epoch with the best early-stopping value is kept ("Adam optimizer with early stopping", section 2.1).
 
     python papers/lin_bhimji_nachman/train.py --preset quick --out runs/lbn
-(templates.py runs this as part of the full reproduction.)
+    python papers/lin_bhimji_nachman/train.py --resume --out runs/lbn      # continue with the run's own recipe
+
+Each initialisation is a ``gan4hep.runs.Run`` in ``OUT/runs/<variant>_<noise>_<i>/``; OUT itself holds the
+recipe (recipe.json), the input (input.json) and the summary (training.json). templates.py runs this as part of
+the full reproduction.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import sys
-import time
+from collections.abc import Callable
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+import pandas as pd
 
-import keras
+from gan4hep import io, training
+from gan4hep.errors import InputError
+from gan4hep.models import GAN, steps_per_epoch
+from gan4hep.recipes import deviations, from_dict, override, select, to_dict
+from gan4hep.runs import Run
+from papers.lin_bhimji_nachman import data, model, observables
+from papers.lin_bhimji_nachman.recipe import NOISES, PAPER, PRESETS, TARGETS, VARIANTS, Recipe
 
-from gan4hep import io
-from gan4hep.callbacks import DivergenceGuard, PeriodicEvaluation, TrainingDiverged
-from gan4hep.models import steps_per_epoch
-from papers.lin_bhimji_nachman import common, model as lbn_model
-
-# "only those GANs with an initialized value below 0.6 are considered for Fig. 4 ... the average value over ten
-# random initializations" (section 3.3)
-INIT_THRESHOLD = 0.6
-
-
-class _Patience(keras.callbacks.Callback):
-    """Stop when the monitored evaluation has not improved for ``patience`` epochs."""
-
-    def __init__(self, evaluation, patience, steps_per_epoch):
-        super().__init__()
-        self.evaluation, self.patience, self.spe = evaluation, patience, steps_per_epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        ev = self.evaluation
-        if ev.best_step is not None and (self.model.step - ev.best_step) / self.spe >= self.patience:
-            self.model.stop_training = True
+__all__ = ["add_arguments", "user_errors", "recipe_from_args", "start", "load_data", "initialisation_seed", "evaluation",
+           "train_one", "train_all", "main"]
 
 
-def train_one(variant, noise, data, run_dir, seed, epochs, batch_size=128, patience=None, dress=10, mass_bins=20,
-              target="m_over_pt", lr=None, verbose=0):
-    """Train one initialisation; return its history (separation power per epoch) and the restored best model.
+# ---- the command line (shared with templates.py) ---------------------------------------------------------------
+def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The options of train.py and templates.py (one meaning each across the project)."""
+    p.add_argument("--preset", choices=sorted(PRESETS), default="quick",
+                   help="paper: the paper's statistics and 10 initialisations; quick: ~20 min on 2 cores")
+    p.add_argument("--out", type=Path, default=Path("runs/lin_bhimji_nachman"), help="run folder")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out with its own stored recipe (recipe options are then ignored)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed for the sample, splits, dressing and networks (default: the preset's, 1)")
+    p.add_argument("--input", type=Path, default=None,
+                   help="existing jet feature table (data_prep.qcd_jets *_features.root, or parquet/CSV with columns "
+                        f"{', '.join(data.COLUMNS)}); default: generate one into OUT/sample/ (was --sample)")
+    p.add_argument("--events", type=int, default=None, help="Pythia events to generate (default: the preset's)")
+    p.add_argument("--jobs", type=int, default=2, help="local Pythia processes (default %(default)s)")
+    p.add_argument("--variant", choices=VARIANTS, nargs="+", default=None, help="GAN variants (default: both)")
+    p.add_argument("--noise", choices=NOISES, nargs="+", default=None,
+                   help="noise: skew-normal alpha 5 and/or alpha 0 (default: both)")
+    p.add_argument("--target", choices=TARGETS, default=None,
+                   help="generator target: m_over_pt (default) or mass (literal reading, reported as such)")
+    p.add_argument("--n-init", type=int, default=None, help="initialisations per variant and noise (default: preset)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs (default: preset)")
+    p.add_argument("--batch-size", type=int, default=None, help="jets per step (default: preset, 128)")
+    return p
 
-    ``data``: dict with DataFrames ``train``, ``control_es`` (early-stopping half) and ``validation``.
+
+@contextlib.contextmanager
+def user_errors(prog: str):
+    """Turn an error of the user's input (``gan4hep.errors.InputError``: a bad option value, table or run folder;
+    a missing file) into one line on stderr and exit status 2; any other exception keeps its traceback."""
+    try:
+        yield
+    except (InputError, FileNotFoundError) as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def recipe_from_args(args: argparse.Namespace) -> Recipe:
+    """The preset named by ``--preset`` with the recipe options given on the command line.
+
+    Raises:
+        gan4hep.errors.InputError: an unusable value (e.g. ``--epochs 0``).
     """
-    run_dir = Path(run_dir)
-    gan = lbn_model.build(variant, noise, data["train"], target=target, lr=lr, seed=seed)
-    x, c = lbn_model.training_arrays(gan, data["train"])
-    gan.condition_preprocessing.save(run_dir / "conditions_preprocessing.json")
-    gan.preprocessing.save(run_dir / "target_preprocessing.json")
-    import tensorflow as tf
+    variants = () if getattr(args, "no_gan", False) else args.variant
+    return override(select(PRESETS, args.preset), seed=args.seed, events=args.events,
+                    variants=None if variants is None else tuple(variants),
+                    noises=None if args.noise is None else tuple(args.noise), target=args.target,
+                    n_init=args.n_init, epochs=args.epochs, batch_size=args.batch_size,
+                    template_mass_bin=getattr(args, "template_mass_bin", None))
 
-    ds = (tf.data.Dataset.from_tensor_slices((x, c)).shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-          .batch(batch_size, drop_remainder=True).prefetch(2))
-    spe = steps_per_epoch(len(x), batch_size)
 
-    def evaluate(m):
+def start(args: argparse.Namespace) -> tuple[Run, Recipe, Path | None]:
+    """Start the run in ``--out`` with the recipe asked for, or, with ``--resume``, continue it with its stored one.
+
+    Returns (run, recipe, input table or None to generate the sample). The input is recorded in OUT/input.json and
+    read back on ``--resume`` when no ``--input`` is given.
+
+    Raises:
+        gan4hep.runs.RunMismatch: ``--out`` holds a run with another recipe (without ``--resume``).
+        FileNotFoundError: ``--resume`` of a folder without a run.
+    """
+    asked = recipe_from_args(args)
+    run = Run(args.out)
+    recipe = from_dict(Recipe, run.start(to_dict(asked), resume=args.resume), base=PAPER)
+    if args.resume and recipe != asked:
+        ignored = deviations(asked, recipe, label="the run's")
+        print(f"resuming {run.path} with its own recipe (preset {recipe.preset}); not applied: {'; '.join(ignored)}")
+    stored = run / "input.json"
+    source = args.input
+    if source is None and args.resume and stored.exists():
+        source = json.loads(stored.read_text())["input"]
+        source = None if source is None else Path(source)
+    io.write_json({"input": None if source is None else str(source)}, stored)
+    return run, recipe, source
+
+
+def load_data(run: Run, recipe: Recipe, source: Path | None, jobs: int) -> tuple[pd.DataFrame, dict]:
+    """The jet table (``source``, or the sample generated into OUT/sample/) and its regions (``data.prepare``)."""
+    df = data.load_sample(source, run.path, recipe.events, recipe.seed, jobs)
+    return df, data.prepare(df, recipe.seed)
+
+
+# ---- training ----------------------------------------------------------------------------------------------------
+def initialisation_seed(recipe: Recipe, variant: str, noise: str, i: int) -> int:
+    """Seed of initialisation ``i`` of ``variant`` x ``noise``: seed * 1000 + 100 * (variant's position in
+    ``recipe.variants``) + 10 * (noise's position in ``recipe.noises``) + i."""
+    return recipe.seed * 1000 + 100 * recipe.variants.index(variant) + 10 * recipe.noises.index(noise) + i
+
+
+def evaluation(jets: dict, recipe: Recipe, seed: int) -> Callable[[GAN], dict]:
+    """The per-epoch evaluation: separation power (``observables.separation_power_8``) of generated masses on the
+    early-stopping half (one mass per jet; "sp_control_es", the monitored value) and in the validation region
+    (``recipe.dress`` masses per jet; "sp_validation")."""
+
+    def evaluate(gan: GAN) -> dict:
         out = {}
-        for name, copies in (("control_es", 1), ("validation", dress)):
-            jets = data[name]
-            gen = lbn_model.generate_mass(m, jets, copies=copies, seed=seed + 7)
-            out[f"sp_{name}"] = common.separation_power_8(jets, gen, mass_bins)["value"]
+        for name, copies in (("control_es", 1), ("validation", recipe.dress)):
+            gen = model.generate_mass(gan, jets[name], copies=copies, seed=seed + 7)
+            out[f"sp_{name}"] = observables.separation_power_8(jets[name], gen, recipe.mass_bins)["value"]
         return out
 
-    best = run_dir / "best.npz"
-    ev = PeriodicEvaluation(spe, evaluate, monitor="sp_control_es", mode="min", best_path=best,
-                            history_path=run_dir / "history.json")
-    ev.set_model(gan)
-    ev.run()  # epoch 0: the initialised network
-    callbacks = [DivergenceGuard(), ev]
-    if patience:
-        callbacks.append(_Patience(ev, patience, spe))
-    t0 = time.time()
-    diverged = None
-    try:
-        gan.fit(ds, epochs=epochs, callbacks=callbacks, verbose=verbose)
-    except TrainingDiverged as err:
-        diverged = str(err)
-    seconds = time.time() - t0
-    if best.exists():
-        gan.load_checkpoint(best)
-    hist = [{"epoch": h["step"] / spe, **h} for h in ev.history]
-    best_entry = min(hist, key=lambda h: h["sp_control_es"])
-    return gan, {"variant": variant, "noise": noise, "seed": seed, "target": target, "history": hist,
-                 "best_epoch": best_entry["epoch"], "best": best_entry, "initial": hist[0],
-                 "kept": hist[0]["sp_validation"] < INIT_THRESHOLD, "seconds": seconds,
-                 "steps_per_epoch": spe, "diverged": diverged}
+    return evaluate
 
 
-def train_all(data, out, cfg, seed, variants=lbn_model.VARIANTS, noises=tuple(lbn_model.NOISE_ALPHA),
-              target="m_over_pt", log=print):
-    """All variants x noises x ``cfg['n_init']`` initialisations. Returns {(variant, noise): [(gan, record), ...]}."""
+def train_one(recipe: Recipe, variant: str, noise: str, i: int, jets: dict, run: Run,
+              verbose: int = 0) -> tuple[GAN, dict]:
+    """Train initialisation ``i`` of ``variant`` x ``noise`` into ``run`` (or continue it; a finished one is only
+    restored). Returns the model with its selected (best early-stopping) epoch loaded, and its record: the
+    separation power per epoch (``history``), the best epoch, whether it started below ``init_threshold``
+    (``kept``), time and divergence.
+
+    ``jets``: ``data.prepare`` output (DataFrames ``train``, ``control_es``, ``validation``).
+    """
+    seed = initialisation_seed(recipe, variant, noise, i)
+    run.start({**to_dict(recipe), "variant": variant, "noise": noise, "init": i, "init_seed": seed})
+    if (run / "preprocessing.json").exists():
+        target_p, context_p = run.load_preprocessing("preprocessing"), run.load_preprocessing("context_preprocessing")
+    else:
+        target_p, context_p = model.fit_preprocessing(jets["train"], recipe.target)
+        run.save_preprocessing(target_p, "preprocessing")
+        run.save_preprocessing(context_p, "context_preprocessing")
+    x, c = model.training_arrays(jets["train"], recipe.target, target_p, context_p)
+    spe = steps_per_epoch(len(x), recipe.batch_size)
+
+    def build() -> GAN:
+        return model.build(recipe, variant, noise, target_p, context_p, seed=seed)
+
+    results = run.results()
+    if results.get("completed"):  # finished (possibly stopped early): restore, do not train on
+        gan = build()
+        run.restore(gan)
+        evaluations = json.loads((run / Run.EVALUATION).read_text())
+        seconds, diverged = results.get("train_seconds"), results.get("diverged")
+    else:
+        trained = training.train(build, (x, c), run, steps=recipe.epochs * spe, batch_size=recipe.batch_size,
+                                 seed=seed, steps_per_epoch=spe, keep_checkpoints=1, shuffle_buffer=len(x),
+                                 evaluate=evaluation(jets, recipe, seed), monitor="sp_control_es",
+                                 evaluate_at_start=True, patience=recipe.patience, restore_best=True,
+                                 on_divergence="stop", verbose=verbose)
+        gan, evaluations, diverged = trained.model, trained.evaluations, trained.diverged
+        seconds = run.results().get("train_seconds") or trained.seconds
+        gan.export(run / Run.MODEL)
+    history = [{"epoch": h["step"] / spe, **h} for h in evaluations]
+    best = min(history, key=lambda h: h["sp_control_es"])
+    record = {"variant": variant, "noise": noise, "seed": seed, "target": recipe.target, "history": history,
+              "best_epoch": best["epoch"], "best": best, "initial": history[0],
+              "kept": history[0]["sp_validation"] < recipe.init_threshold, "seconds": seconds,
+              "steps_per_epoch": spe, "diverged": diverged}
+    run.update_results(completed=True, best_epoch=record["best_epoch"], kept=record["kept"])
+    return gan, record
+
+
+def train_all(recipe: Recipe, jets: dict, out: Path, log: Callable[[str], None] = print,
+              verbose: int = 0) -> dict[tuple[str, str], list[tuple[GAN, dict]]]:
+    """All ``recipe.variants`` x ``recipe.noises`` x ``recipe.n_init`` initialisations, each in
+    ``OUT/runs/<variant>_<noise>_<i>``; writes the records to ``OUT/training.json``.
+    Returns {(variant, noise): [(model, record), ...]}."""
     runs = {}
-    for variant in variants:
-        for noise in noises:
+    for variant in recipe.variants:
+        for noise in recipe.noises:
             runs[(variant, noise)] = []
-            for i in range(cfg["n_init"]):
-                s = seed * 1000 + 100 * variants.index(variant) + 10 * noises.index(noise) + i
-                gan, rec = train_one(variant, noise, data, Path(out) / "runs" / f"{variant}_{noise}_{i}", s,
-                                     cfg["epochs"], cfg["batch_size"], cfg["patience"], cfg["dress"],
-                                     cfg["mass_bins"], target=target)
+            for i in range(recipe.n_init):
+                run = Run(Path(out) / "runs" / f"{variant}_{noise}_{i}")
+                gan, rec = train_one(recipe, variant, noise, i, jets, run, verbose)
                 h = rec["best"]
+                seconds = "" if rec["seconds"] is None else f" [{rec['seconds']:.0f} s]"
                 log(f"  {variant:7s} {noise:6s} init {i}: start {rec['initial']['sp_validation']:.3f} "
-                    f"({'kept' if rec['kept'] else 'dropped, >= 0.6'}), best epoch {rec['best_epoch']:.0f}: "
-                    f"S(control ES half) {h['sp_control_es']:.4f}, S(validation) {h['sp_validation']:.4f} "
-                    f"[{rec['seconds']:.0f} s]" + (f" DIVERGED: {rec['diverged']}" if rec["diverged"] else ""))
+                    f"({'kept' if rec['kept'] else f'dropped, >= {recipe.init_threshold}'}), best epoch "
+                    f"{rec['best_epoch']:.0f}: S(control ES half) {h['sp_control_es']:.4f}, S(validation) "
+                    f"{h['sp_validation']:.4f}{seconds}" + (f" DIVERGED: {rec['diverged']}" if rec["diverged"] else ""))
                 runs[(variant, noise)].append((gan, rec))
+    io.write_json({"preset": recipe.preset, "recipe": to_dict(recipe),
+                   "runs": [rec for pairs in runs.values() for _, rec in pairs]}, Path(out) / "training.json")
     return runs
 
 
-def prepare(df, seed):
-    """The training data: control region split 50/50 by event; validation and signal regions for testing."""
-    train, es = common.split_control(common.region(df, "control"), seed)
-    return {"train": train, "control_es": es, "validation": common.region(df, "validation"),
-            "signal": common.region(df, "signal") if (df["region"] == 3).any() else None}
-
-
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    common.add_common_args(p)
-    p.add_argument("--out", type=Path, default=Path("runs/lin_bhimji_nachman"), help="run folder")
-    p.add_argument("--variant", choices=lbn_model.VARIANTS, nargs="+", default=list(lbn_model.VARIANTS))
-    p.add_argument("--noise", choices=sorted(lbn_model.NOISE_ALPHA), nargs="+", default=["skew", "noskew"])
-    p.add_argument("--target", choices=lbn_model.TARGETS, default="m_over_pt",
-                   help="generator target: m_over_pt (default) or mass (literal reading)")
-    p.add_argument("--n-init", type=int, default=None, help="initialisations per variant (default: preset)")
-    p.add_argument("--epochs", type=int, default=None, help="epochs (default: preset)")
-    args = p.parse_args(argv)
-    cfg = common.preset(args)
-    cfg.update({k: v for k, v in (("n_init", args.n_init), ("epochs", args.epochs)) if v})
-    df = common.load_sample(args, args.out, cfg["events"])
-    data = prepare(df, args.seed)
-    print(f"preset {args.preset}: {len(data['train'])} training jets, {len(data['control_es'])} early-stopping jets, "
-          f"{len(data['validation'])} validation-region jets")
-    runs = train_all(data, args.out, cfg, args.seed, tuple(args.variant), tuple(args.noise), args.target)
-    summary = [{k: v for k, v in rec.items()} for recs in runs.values() for _, rec in recs]
-    io.write_json({"preset": args.preset, "config": cfg, "runs": summary}, Path(args.out) / "training.json")
-    print(f"wrote {Path(args.out) / 'training.json'}")
+def main(argv: list[str] | None = None) -> dict:
+    """``python papers/lin_bhimji_nachman/train.py``: the GANs alone (no templates, no figures)."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    args = add_arguments(p).parse_args(argv)
+    with user_errors(p.prog):
+        run, recipe, source = start(args)
+        _, jets = load_data(run, recipe, source, args.jobs)
+    print(f"preset {recipe.preset}: {len(jets['train'])} training jets, {len(jets['control_es'])} early-stopping "
+          f"jets, {len(jets['validation'])} validation-region jets")
+    runs = train_all(recipe, jets, run.path)
+    print(f"wrote {run / 'training.json'}")
+    return runs
 
 
 if __name__ == "__main__":
