@@ -51,7 +51,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["Block", "BlockTables", "Sample", "make_blocks", "block_seed", "run_blocks", "produce", "block_job",
-           "table_hash", "parts_dir", "read_manifest", "add_common_args", "common_kwargs", "features_path",
+           "table_hash", "parts_dir", "read_manifest", "add_common_args", "add_engine_args", "engine_kwargs", "common_kwargs", "features_path",
            "check_out", "configured_pythia", "init_pythia", "cli_errors", "rate_text", "InputError", "EngineError",
            "BlocksFailed", "FAULT_ENV"]
 
@@ -652,6 +652,13 @@ def add_common_args(parser: argparse.ArgumentParser, events, block_size, out):
                         help="events per seeded block; part of the sample's identity (default %(default)s)")
     parser.add_argument("--out", type=Path, default=Path(out), help="output ROOT file (default %(default)s)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_engine_args(parser)
+    return parser
+
+
+def add_engine_args(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The engine options (--jobs, --scheduler, --cluster, --workers, --cluster-config, --retries, --keep-parts,
+    --job-index, --n-jobs), for the sample commands and for paper scripts that generate their sample."""
     eng = parser.add_argument_group("engines (same --seed and --block-size -> the same events with any of them)")
     eng.add_argument("--jobs", type=int, default=1, help="local processes (default %(default)s)")
     eng.add_argument("--scheduler", metavar="ADDRESS", default=None,
@@ -671,12 +678,17 @@ def add_common_args(parser: argparse.ArgumentParser, events, block_size, out):
     return parser
 
 
-def common_kwargs(args):
-    """``make_sample`` keyword arguments from the parsed common options."""
-    return dict(events=args.events, seed=args.seed, jobs=args.jobs, job_index=args.job_index, n_jobs=args.n_jobs,
-                block_size=args.block_size, progress=not args.no_progress, scheduler=args.scheduler,
+def engine_kwargs(args) -> dict:
+    """``make_sample`` engine keyword arguments from options added by ``add_engine_args``."""
+    return dict(jobs=args.jobs, job_index=args.job_index, n_jobs=args.n_jobs, scheduler=args.scheduler,
                 cluster=args.cluster, workers=args.workers, cluster_config=args.cluster_config,
                 retries=args.retries, keep_parts=args.keep_parts)
+
+
+def common_kwargs(args):
+    """``make_sample`` keyword arguments from the parsed common options."""
+    return dict(events=args.events, seed=args.seed, block_size=args.block_size, progress=not args.no_progress,
+                **engine_kwargs(args))
 
 
 def rate_text(meta: Mapping[str, Any]) -> str:

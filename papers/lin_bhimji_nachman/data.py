@@ -36,9 +36,12 @@ def sample_path(out: Path, events: int, seed: int) -> Path:
     return Path(out) / "sample" / f"qcd_jets_e{events}_s{seed}_features.root"
 
 
-def load_sample(source: Path | None, out: Path, events: int, seed: int, jobs: int = 2) -> pd.DataFrame:
+def load_sample(source: Path | None, out: Path, events: int, seed: int, engine: dict | None = None) -> pd.DataFrame:
     """The per-jet table: ``source`` if given, else a ``data_prep.qcd_jets`` sample of ``events`` events generated
-    (once, with ``jobs`` Pythia processes) into ``OUT/sample/``. See ``read_jets`` for the table and its errors."""
+    (once; ``engine``: ``data_prep.runner.engine_kwargs`` options, local processes or a Dask cluster; an interrupted
+    sample resumes with its missing blocks) into ``OUT/sample/``. See ``read_jets`` for the table and its errors."""
+    engine = {"jobs": 2, **(engine or {})}
+    jobs = engine["jobs"]
     path = source
     if path is None:
         path = sample_path(out, events, seed)
@@ -47,7 +50,7 @@ def load_sample(source: Path | None, out: Path, events: int, seed: int, jobs: in
 
             root = path.with_name(path.name.replace("_features", ""))
             print(f"generating {events} QCD events with Pythia ({jobs} jobs) -> {root}", flush=True)
-            path = qcd_jets.make_sample(root, events=events, seed=seed, jobs=jobs, block_size=5000)
+            path = qcd_jets.make_sample(root, events=events, seed=seed, block_size=5000, **engine)
     return read_jets(path)
 
 

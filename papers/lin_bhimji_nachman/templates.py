@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from data_prep import runner
 from gan4hep import io
 from gan4hep.recipes import deviations, to_dict
 from papers.lin_bhimji_nachman import data, evaluate, train
@@ -160,7 +161,7 @@ def main(argv: list[str] | None = None) -> dict:
     t_start = time.time()
     with train.user_errors("templates.py"):
         run, recipe, source = train.start(args)
-        df, jets = train.load_data(run, recipe, source, args.jobs)
+        df, jets = train.load_data(run, recipe, source, runner.engine_kwargs(args))
     out, preset = run.path, recipe.preset
     res = describe_sample(df, recipe, time.time() - t_start)
 

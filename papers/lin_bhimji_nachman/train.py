@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from data_prep import runner
 from gan4hep import io, training
 from gan4hep.errors import InputError
 from gan4hep.models import GAN, steps_per_epoch
@@ -48,7 +49,6 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="existing jet feature table (data_prep.qcd_jets *_features.root, or parquet/CSV with columns "
                         f"{', '.join(data.COLUMNS)}); default: generate one into OUT/sample/ (was --sample)")
     p.add_argument("--events", type=int, default=None, help="Pythia events to generate (default: the preset's)")
-    p.add_argument("--jobs", type=int, default=2, help="local Pythia processes (default %(default)s)")
     p.add_argument("--variant", choices=VARIANTS, nargs="+", default=None, help="GAN variants (default: both)")
     p.add_argument("--noise", choices=NOISES, nargs="+", default=None,
                    help="noise: skew-normal alpha 5 and/or alpha 0 (default: both)")
@@ -57,6 +57,8 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--n-init", type=int, default=None, help="initialisations per variant and noise (default: preset)")
     p.add_argument("--epochs", type=int, default=None, help="epochs (default: preset)")
     p.add_argument("--batch-size", type=int, default=None, help="jets per step (default: preset, 128)")
+    runner.add_engine_args(p)  # how the sample is generated: --jobs, or a Dask cluster (--cluster, --scheduler)
+    p.set_defaults(jobs=2)
     return p
 
 
@@ -110,9 +112,10 @@ def start(args: argparse.Namespace) -> tuple[Run, Recipe, Path | None]:
     return run, recipe, source
 
 
-def load_data(run: Run, recipe: Recipe, source: Path | None, jobs: int) -> tuple[pd.DataFrame, dict]:
-    """The jet table (``source``, or the sample generated into OUT/sample/) and its regions (``data.prepare``)."""
-    df = data.load_sample(source, run.path, recipe.events, recipe.seed, jobs)
+def load_data(run: Run, recipe: Recipe, source: Path | None, engine: dict) -> tuple[pd.DataFrame, dict]:
+    """The jet table (``source``, or the sample generated into OUT/sample/ with the ``engine`` options of
+    ``data_prep.runner.engine_kwargs``) and its regions (``data.prepare``)."""
+    df = data.load_sample(source, run.path, recipe.events, recipe.seed, engine)
     return df, data.prepare(df, recipe.seed)
 
 
@@ -217,7 +220,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = add_arguments(p).parse_args(argv)
     with user_errors(p.prog):
         run, recipe, source = start(args)
-        _, jets = load_data(run, recipe, source, args.jobs)
+        _, jets = load_data(run, recipe, source, runner.engine_kwargs(args))
     print(f"preset {recipe.preset}: {len(jets['train'])} training jets, {len(jets['control_es'])} early-stopping "
           f"jets, {len(jets['validation'])} validation-region jets")
     runs = train_all(recipe, jets, run.path)
