@@ -11,7 +11,13 @@ libraries have (``sqrt``, ``cos``, ``cosh``, ``maximum``) and arithmetic operato
 
 from __future__ import annotations
 
+from types import ModuleType
+from typing import Any
+
 import numpy as np
+
+#: A numpy array (or number) with ``lib=np``, a backend tensor with ``lib=keras.ops``.
+Tensor = Any
 
 __all__ = [
     "wrap_phi", "delta_phi", "delta_r", "to_cartesian", "to_cylindrical", "mass", "pt", "eta", "phi",
@@ -132,12 +138,12 @@ def dilepton_features(pt0, eta0, phi0, m0, pt1, eta1, phi1, m1, met, met_phi):
 
 # ---------------------------------------------------------------- one definition for numpy and Keras (``lib``)
 
-def _safe_sqrt(x, lib, eps):
+def _safe_sqrt(x: Tensor, lib: ModuleType, eps: float) -> Tensor:
     """sqrt(max(x, 0) + eps): ``eps`` > 0 keeps the gradient finite at 0 (Keras); 0 gives the exact value."""
     return lib.sqrt(lib.maximum(x, 0.0) + eps)
 
 
-def pair_pt(pt0, pt1, dphi, lib=np, eps: float = 0.0):
+def pair_pt(pt0: Tensor, pt1: Tensor, dphi: Tensor, lib: ModuleType = np, eps: float = 0.0) -> Tensor:
     """Transverse momentum of a pair, |pT0 + pT1| = sqrt(pT0^2 + pT1^2 + 2 pT0 pT1 cos(Delta phi)).
 
     Args:
@@ -152,7 +158,8 @@ def pair_pt(pt0, pt1, dphi, lib=np, eps: float = 0.0):
     return _safe_sqrt(pt0**2 + pt1**2 + 2 * pt0 * pt1 * lib.cos(dphi), lib, eps)
 
 
-def pair_mass(pt0, pt1, deta, dphi, lib=np, eps: float = 0.0):
+def pair_mass(pt0: Tensor, pt1: Tensor, deta: Tensor, dphi: Tensor, lib: ModuleType = np,
+              eps: float = 0.0) -> Tensor:
     """Invariant mass of two massless particles, m^2 = 2 pT0 pT1 (cosh(Delta eta) - cos(Delta phi)).
 
     Args:
@@ -165,7 +172,8 @@ def pair_mass(pt0, pt1, deta, dphi, lib=np, eps: float = 0.0):
     return _safe_sqrt(2 * pt0 * pt1 * (lib.cosh(deta) - lib.cos(dphi)), lib, eps)
 
 
-def mt_ww_polar(pt_ll, m_ll, met, dphi_met, lib=np, eps: float = 0.0):
+def mt_ww_polar(pt_ll: Tensor, m_ll: Tensor, met: Tensor, dphi_met: Tensor, lib: ModuleType = np,
+                eps: float = 0.0) -> Tensor:
     """``mt_ww`` from the pair's pT and mass, MET and the azimuth between them (H -> WW definition).
 
     m_T^2 = (E_T^ll + MET)^2 - (pT_ll^2 + MET^2 + 2 pT_ll MET cos(Delta phi)), E_T^ll = sqrt(pT_ll^2 + m_ll^2).
@@ -176,17 +184,21 @@ def mt_ww_polar(pt_ll, m_ll, met, dphi_met, lib=np, eps: float = 0.0):
 
     Returns:
         m_T [GeV] (0 where rounding makes m_T^2 negative), same shape.
+
+    Source: the transverse mass of the ATLAS and CMS H -> WW* -> l nu l nu analyses; Lebese & Ruan section 4.3
+    ("the transverse mass between the transverse missing energy and the dilepton system").
     """
     et_ll = _safe_sqrt(pt_ll**2 + m_ll**2, lib, eps)
     return _safe_sqrt((et_ll + met) ** 2 - (pt_ll**2 + met**2 + 2 * pt_ll * met * lib.cos(dphi_met)), lib, eps)
 
 
-def delta_r_from_deltas(deta, dphi, lib=np):
+def delta_r_from_deltas(deta: Tensor, dphi: Tensor, lib: ModuleType = np) -> Tensor:
     """Delta R = sqrt(Delta eta^2 + Delta phi^2) from the separations themselves (``delta_r`` takes eta, phi)."""
     return lib.sqrt(dphi**2 + deta**2)
 
 
-def dilepton_features_massless(pt0, pt1, deta, dphi, met, dphi_met, lib=np, eps: float = 0.0) -> dict:
+def dilepton_features_massless(pt0: Tensor, pt1: Tensor, deta: Tensor, dphi: Tensor, met: Tensor, dphi_met: Tensor,
+                               lib: ModuleType = np, eps: float = 0.0) -> dict[str, Tensor]:
     """The 8 Lebese & Ruan features of two massless leptons and MET from 6 underlying quantities.
 
     The same features as ``dilepton_features`` (which works from the full momenta and lepton masses), written in

@@ -1,6 +1,9 @@
-"""Lebese & Ruan paper folder: networks, the kinematic feature layer, and a smoke run writing every output."""
+"""Lebese & Ruan paper folder: recipe, networks, the kinematic feature layer, and small runs through train.py
+(every output, resume, a run's own recipe on --resume)."""
 
+import dataclasses
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -9,14 +12,17 @@ import pandas as pd
 import pytest
 import vector
 
-PAPER = Path(__file__).resolve().parents[1] / "papers" / "lebese_ruan"
-sys.path.insert(0, str(PAPER))
+from gan4hep.layers import TrainableSwish
+from gan4hep.models import load_sampler
+from gan4hep.physics import DILEPTON_FEATURES, dilepton_features
+from gan4hep.recipes import deviations, from_dict, to_dict
+from gan4hep.runs import Run
+from papers.lebese_ruan import data, evaluate, generate, model, train
+from papers.lebese_ruan.recipe import PAPER, PRESETS, QUICK, Recipe, preset_name
 
-import evaluate  # noqa: E402
-import model  # noqa: E402
-import train  # noqa: E402
-from gan4hep.layers import TrainableSwish  # noqa: E402
-from gan4hep.physics import dilepton_features  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+FOLDER = ROOT / "papers" / "lebese_ruan"
+TINY = ["--steps", "6", "--eval-every", "3", "--checkpoint-every", "3", "--batch-size", "64"]
 
 
 def _events(n, seed=0):
@@ -28,6 +34,70 @@ def _events(n, seed=0):
                           rng.exponential(60, n), rng.uniform(-np.pi, np.pi, n))
     return pd.DataFrame({k: f[k] for k in model.FEATURES})
 
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    path = tmp_path_factory.mktemp("lebese_ruan") / "events.parquet"
+    _events(3000).to_parquet(path)
+    return path
+
+
+# ---------------------------------------------------------------------------------------------------- recipe
+
+def test_quick_differs_from_the_paper_only_in_schedule_and_sample():
+    lines = deviations(QUICK, PAPER)
+    names = {line.split(":")[0] for line in lines}
+    differing = {f.name for f in dataclasses.fields(Recipe) if getattr(QUICK, f.name) != getattr(PAPER, f.name)}
+    assert names == differing
+    assert names == {"events", "mpi", "lr", "beta2", "n_critic", "ema_decay", "steps", "checkpoint_every",
+                     "eval_every"}
+    assert "n_critic: 5 (paper: 1)" in lines
+    assert deviations(PAPER, PAPER) == []
+
+
+def test_recipe_round_trips_through_json_and_names_its_preset():
+    for name, recipe in PRESETS.items():
+        assert from_dict(Recipe, json.loads(json.dumps(to_dict(recipe))), base=PAPER) == recipe
+        assert preset_name(recipe) == name
+    assert preset_name(dataclasses.replace(QUICK, steps=6, batch_size=64)) == "quick"
+    assert PAPER.split == (0.6, 0.2, 0.2) and PAPER.batch_size == 1024 and PAPER.gp_weight == 10.0
+
+
+def test_paper_folder_has_no_sys_path_and_evaluate_does_not_import_train():
+    for path in FOLDER.glob("*.py"):
+        assert "sys.path" not in path.read_text(), path
+    text = (FOLDER / "evaluate.py").read_text()
+    assert "import train" not in text and "lebese_ruan.train" not in text
+    assert model.FEATURES is DILEPTON_FEATURES
+
+
+def test_train_help_runs_as_a_script():
+    out = subprocess.run([sys.executable, str(FOLDER / "train.py"), "--help"], capture_output=True, text=True,
+                         cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    for flag in ("--preset", "--resume", "--input", "--events", "--ema-decay", "--objective", "--no-evaluate"):
+        assert flag in out.stdout
+
+
+# ---------------------------------------------------------------------------------------------------- data
+
+def test_split_and_tail_cut_fitted_on_the_training_split():
+    df = _events(2000)
+    recipe = dataclasses.replace(QUICK, batch_size=64)
+    sample = data.prepare(df, recipe)
+    x = df[list(model.FEATURES)].to_numpy()
+    train_x, val_x, test_x = data.split(x, recipe.seed, recipe.split)
+    assert (len(train_x), len(val_x), len(test_x)) == (1200, 400, 400)
+    threshold = np.quantile(train_x, 0.9, axis=0)
+    np.testing.assert_array_equal(sample.train, train_x[np.all(train_x <= threshold, axis=1)])
+    np.testing.assert_array_equal(sample.test, test_x[np.all(test_x <= threshold, axis=1)])
+    scaled = sample.pipeline.transform(sample.train)
+    assert scaled.min() == pytest.approx(0.0) and scaled.max() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="fewer than one batch"):
+        data.prepare(df, QUICK)
+
+
+# ---------------------------------------------------------------------------------------------------- networks
 
 def test_generator_and_critic_structure():
     g, c = model.build_generator(), model.build_critic()
@@ -43,6 +113,19 @@ def test_generator_and_critic_structure():
     assert dense_c[-1].get_config()["activation"] == "linear"
     out = np.asarray(g(np.random.default_rng(0).uniform(size=(64, 128)).astype("float32")))
     assert out.min() >= 0 and out.max() <= 1
+
+
+def test_build_gan_follows_the_recipe():
+    pipeline = data.prepare(_events(2000), dataclasses.replace(QUICK, batch_size=64)).pipeline
+    gan = model.build_gan(dataclasses.replace(QUICK, objective="wgan_clip", clip=0.05), pipeline)
+    assert gan.objective.name == "wgan_clip" and gan.objective.clip == 0.05
+    assert gan.n_critic == 5 and gan.ema_decay == 0.99 and gan.noise.name == "normal_to_uniform"
+    assert float(gan.g_optimizer.learning_rate) == pytest.approx(1e-4)
+    assert float(gan.d_optimizer.beta_2) == pytest.approx(0.9)
+    assert model.build_gan(PAPER, pipeline).ema_generator is None
+    assert model.build_gan(dataclasses.replace(PAPER, objective="bce"), pipeline).objective.name == "bce"
+    with pytest.raises(ValueError, match="kinematic generator needs"):
+        model.build_gan(dataclasses.replace(PAPER, generator="kinematic"), pipeline)
 
 
 def test_kinematic_layer_matches_vector_on_hand_made_events():
@@ -65,7 +148,7 @@ def test_kinematic_layer_matches_vector_on_hand_made_events():
 
 
 def test_kinematic_generator_identities_hold():
-    cfg = train.kinematics_config(_events(2000).to_numpy())
+    cfg = model.kinematics_config(_events(2000).to_numpy())
     gen = model.build_kinematic_generator(model.DileptonKinematics(**cfg))
     z = np.random.default_rng(1).uniform(size=(500, 128)).astype("float32")
     scaled = np.asarray(gen(z), dtype=np.float64)
@@ -78,44 +161,86 @@ def test_kinematic_generator_identities_hold():
     assert np.all(pt1 <= pt0 + 1e-3) and np.all(mt >= 0)
 
 
-@pytest.mark.parametrize("generator", ["paper", "kinematic"])
-def test_smoke_run_writes_every_output(tmp_path, generator):
-    data = tmp_path / "events.parquet"
-    _events(3000).to_parquet(data)
+# ---------------------------------------------------------------------------------------------------- runs
+
+def _read(run, name):
+    return json.loads((run / name).read_text())
+
+
+@pytest.mark.parametrize("generator", ["paper", pytest.param("kinematic", marks=pytest.mark.slow)])
+def test_smoke_run_writes_every_output(tmp_path, table, generator):
     run = tmp_path / "run"
-    train.main(["--preset", "quick", "--input", str(data), "--out", str(run), "--steps", "6", "--eval-every", "3",
-                "--checkpoint-every", "3", "--batch-size", "64", "--generator", generator])
-    for name in ("config.json", "preprocessing.json", "best.npz", "test_mc.parquet", "validation_mc.parquet",
-                 "validation_history.json", "table1.csv", "table1.md", "metrics.json", "losses.json"):
+    train.main(["--preset", "quick", "--input", str(table), "--out", str(run), *TINY, "--generator", generator])
+    names = ["recipe.json", "results.json", "sample.json", "preprocessing.json", "best.npz", "model.keras",
+             "test_mc.parquet", "validation_mc.parquet", "evaluation.json", "table1.csv", "table1.md",
+             "metrics.json", "losses.json"]
+    for name in names + (["kinematics.json"] if generator == "kinematic" else []):
         assert (run / name).stat().st_size > 0, name
     for stem in ("fig3", "fig4", "fig5"):
         for ext in ("png", "pdf"):
             assert (run / f"{stem}.{ext}").stat().st_size > 1000
-    table = pd.read_csv(run / "table1.csv")
-    assert list(table.columns) == ["feature", "MC mean", "GAN mean", "relative difference", "KS", "W1 / std(MC)",
-                                   "published MC mean", "published WGAN-GP mean", "published relative difference",
-                                   "MC mean / published MC mean"]
-    assert list(table["feature"]) == list(model.FEATURES)
+    table1 = pd.read_csv(run / "table1.csv")
+    assert list(table1.columns) == ["feature", "MC mean", "GAN mean", "relative difference", "KS", "W1 / std(MC)",
+                                    "published MC mean", "published WGAN-GP mean", "published relative difference",
+                                    "MC mean / published MC mean"]
+    assert list(table1["feature"]) == list(model.FEATURES)
     test = pd.read_parquet(run / "test_mc.parquet")
-    np.testing.assert_allclose(table["MC mean"], test[list(model.FEATURES)].mean().to_numpy(), rtol=1e-9)
-    m = json.loads((run / "metrics.json").read_text())
+    np.testing.assert_allclose(table1["MC mean"], test[list(model.FEATURES)].mean().to_numpy(), rtol=1e-9)
+    m = _read(run, "metrics.json")
     for key in ("features", "classifier_auc", "classifier_auc_uncertainty", "selected_checkpoint", "select_by",
                 "generator"):
         assert key in m
     assert set(m["features"]) == set(model.FEATURES)
     assert m["generator"] == generator and m["selected_checkpoint"] in (3, 6)
     assert "preset **quick**" in (run / "table1.md").read_text()
-    out = tmp_path / "toys.parquet"
-    import generate
+    recipe = from_dict(Recipe, _read(run, "recipe.json"), base=PAPER)
+    assert recipe == dataclasses.replace(QUICK, steps=6, eval_every=3, checkpoint_every=3, batch_size=64,
+                                         generator=generator)
+    results = _read(run, "results.json")
+    assert results["deviations"] == deviations(recipe, PAPER)
+    assert results["selected_step"] == m["selected_checkpoint"] and results["trained_steps"] == 6
+    assert results["table1"]["worst_ks"] == m["worst_ks"]
+    assert _read(run, "sample.json")["input"] == str(table.resolve())
 
-    generate.main(["--run", str(run), "--events", "1000", "--out", str(out)])
+    # the exported sampler carries its preprocessing: the selected generator's physical events, without the run
+    gan, _ = evaluate.load_run(Run(run))
+    np.testing.assert_allclose(load_sampler(run / "model.keras").sample(500, seed=4), gan.sample(500, seed=4),
+                               rtol=1e-5, atol=1e-4)
+    out = tmp_path / "toys.parquet"
+    generate.main(["--run", str(run), "--samples", "1000", "--out", str(out)])
     assert pd.read_parquet(out).shape == (1000, 8)
 
-    # resuming to more steps continues from the last checkpoint and accumulates the training time
-    first = json.loads((run / "config.json").read_text())
-    train.main(["--preset", "quick", "--input", str(data), "--out", str(run), "--steps", "9", "--eval-every", "3",
-                "--checkpoint-every", "3", "--batch-size", "64", "--generator", generator, "--no-evaluate"])
-    second = json.loads((run / "config.json").read_text())
+    # --resume with --steps extends the run from its last checkpoint and accumulates the training time
+    first = _read(run, "results.json")
+    train.main(["--out", str(run), "--resume", "--steps", "9", "--no-evaluate"])
+    second = _read(run, "results.json")
     assert second["trained_steps"] == 9 and second["resumed_from"] == 6
     assert second["train_seconds"] > first["train_seconds"]
-    assert [r["step"] for r in json.loads((run / "validation_history.json").read_text())] == [3, 6, 9]
+    assert [r["step"] for r in _read(run, "evaluation.json")] == [3, 6, 9]
+    assert from_dict(Recipe, _read(run, "recipe.json"), base=PAPER) == recipe  # written once
+
+
+def test_resume_with_another_preset_continues_the_runs_own_recipe(tmp_path, table, capsys):
+    run = tmp_path / "run"
+    tiny = [*TINY, "--n-critic", "1"]
+    train.main(["--preset", "quick", "--input", str(table), "--out", str(run), *tiny, "--no-evaluate"])
+    stored = _read(run, "recipe.json")
+    (run / "checkpoints" / "ckpt-000000006.npz").unlink()  # as if the first invocation had stopped at step 3
+
+    train.main(["--preset", "paper", "--out", str(run), "--resume", "--no-evaluate"])
+    assert _read(run, "recipe.json") == stored
+    results = _read(run, "results.json")
+    assert results["trained_steps"] == 6 and results["resumed_from"] == 3  # the run's 6 steps, not the paper's 1e6
+    assert "ignored: events: 3600000 (run: 300000)" in capsys.readouterr().out
+
+    # the same recipe again continues (nothing left to do); another recipe without --resume is a one-line error
+    train.main(["--preset", "quick", "--out", str(run), *tiny, "--no-evaluate"])
+    assert _read(run, "results.json")["trained_steps"] == 6
+    with pytest.raises(SystemExit) as err:
+        train.main(["--preset", "quick", "--out", str(run), *tiny, "--lr", "3e-4", "--no-evaluate"])
+    message = str(err.value)
+    assert message.startswith("error:") and "another recipe" in message and "lr" in message and "\n" not in message
+    with pytest.raises(SystemExit, match="was trained on"):
+        train.main(["--preset", "quick", "--out", str(run), "--input", str(tmp_path / "other.parquet"), *tiny])
+    with pytest.raises(SystemExit, match="nothing to resume"):
+        train.main(["--out", str(tmp_path / "empty"), "--resume"])

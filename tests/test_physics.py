@@ -54,3 +54,60 @@ def test_mt_of_back_to_back_massless_w():
     # W at rest decaying transversely: mT = mW for both definitions
     assert physics.mt_two_body(40.2, 0.0, 40.2, np.pi) == pytest.approx(80.4)
     assert physics.mt_ww(0.0, 0.0, 0.0, 0.0, 0.0) == 0.0
+
+
+def _massless_pairs(n=500, seed=11):
+    """Random massless lepton pairs and MET: the 6 underlying quantities and the cartesian features."""
+    rng = np.random.default_rng(seed)
+    args = dict(pt0=rng.uniform(20, 200, n), eta0=rng.uniform(-2.5, 2.5, n), phi0=rng.uniform(-np.pi, np.pi, n),
+                m0=0.0, pt1=rng.uniform(20, 200, n), eta1=rng.uniform(-2.5, 2.5, n),
+                phi1=rng.uniform(-np.pi, np.pi, n), m1=0.0, met=rng.uniform(0, 300, n),
+                met_phi=rng.uniform(-np.pi, np.pi, n))
+    reference = physics.dilepton_features(**args)
+    lead = args["pt0"] >= args["pt1"]
+    eta_l, eta_s = np.where(lead, args["eta0"], args["eta1"]), np.where(lead, args["eta1"], args["eta0"])
+    ll = physics.sum_vectors(physics.to_cartesian(args["pt0"], args["eta0"], args["phi0"], 0.0),
+                             physics.to_cartesian(args["pt1"], args["eta1"], args["phi1"], 0.0))
+    underlying = dict(pt0=reference["pt_l0"], pt1=reference["pt_l1"], deta=np.abs(eta_l - eta_s),
+                      dphi=reference["dphi_ll"], met=args["met"],
+                      dphi_met=physics.delta_phi(args["met_phi"], physics.phi(ll[0], ll[1])))
+    return underlying, reference
+
+
+def test_massless_pair_features_match_the_cartesian_reference():
+    underlying, reference = _massless_pairs()
+    ours = physics.dilepton_features_massless(**underlying)
+    assert list(ours) == list(physics.DILEPTON_FEATURES)
+    for name in physics.DILEPTON_FEATURES:
+        np.testing.assert_allclose(ours[name], reference[name], rtol=1e-9, atol=1e-9, err_msg=name)
+    u = underlying
+    np.testing.assert_allclose(physics.pair_pt(u["pt0"], u["pt1"], u["dphi"]), reference["pt_ll"], rtol=1e-10)
+    np.testing.assert_allclose(physics.pair_mass(u["pt0"], u["pt1"], u["deta"], u["dphi"]), reference["m_ll"],
+                               rtol=1e-8)
+
+
+def test_numpy_and_keras_ops_paths_agree():
+    from keras import ops
+
+    underlying, _ = _massless_pairs(seed=12)
+    with_np = physics.dilepton_features_massless(**underlying)
+    with_ops = physics.dilepton_features_massless(**{k: ops.convert_to_tensor(v, "float64")
+                                                     for k, v in underlying.items()}, lib=ops)
+    for name in physics.DILEPTON_FEATURES:
+        np.testing.assert_allclose(np.asarray(with_ops[name]), with_np[name], rtol=1e-12, atol=1e-12, err_msg=name)
+    # the Keras layer's guard: a finite gradient where a square root's argument vanishes
+    import tensorflow as tf
+
+    pt = tf.Variable([30.0, 30.0])
+    with tf.GradientTape() as tape:
+        m = physics.pair_mass(pt, pt, ops.zeros(2), ops.zeros(2), lib=ops, eps=1e-12)  # collinear: m = 0
+    assert np.all(np.asarray(m) < 1e-5) and np.all(np.isfinite(tape.gradient(m, pt)))
+
+
+def test_mt_ww_polar_matches_mt_ww():
+    rng = np.random.default_rng(5)
+    px, py, m_ll = rng.normal(0, 50, 100), rng.normal(0, 50, 100), rng.uniform(0, 150, 100)
+    met, met_phi = rng.uniform(0, 200, 100), rng.uniform(-np.pi, np.pi, 100)
+    cartesian = physics.mt_ww(px, py, m_ll, met * np.cos(met_phi), met * np.sin(met_phi))
+    polar = physics.mt_ww_polar(np.hypot(px, py), m_ll, met, physics.delta_phi(met_phi, np.arctan2(py, px)))
+    np.testing.assert_allclose(polar, cartesian, rtol=1e-9, atol=1e-6)

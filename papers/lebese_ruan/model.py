@@ -1,4 +1,4 @@
-"""Lebese & Ruan (2021) WGAN-GP networks, built from gan4hep parts.
+"""Lebese & Ruan (2021) WGAN-GP networks, built from gan4hep parts, and the GAN of a recipe (``build_gan``).
 
 Section 4.3: "Each layer of the WGAN-GP generator (G) has Dense Layers, a trainable Swish function as
 intra-activation functions and a Sigmoid at the end, where (G) consumes the latent space vectors with six hidden
@@ -10,27 +10,41 @@ Layer widths and the Swish parameterisation are not given: our choices are named
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Mapping, Sequence
 
 import keras
+import numpy as np
 from keras import ops
 
+from gan4hep.models import GAN
 from gan4hep.networks import mlp
+from gan4hep.objectives import BCE, Objective, WassersteinClip, WassersteinGP
+from gan4hep.physics import DILEPTON_FEATURES, dilepton_features_massless
 
-FEATURES = ("pt_l0", "pt_l1", "pt_ll", "m_ll", "met", "mt", "dphi_ll", "dr_ll")
+from papers.lebese_ruan.recipe import Recipe
+
+FEATURES = DILEPTON_FEATURES  # pt_l0 pt_l1 pt_ll m_ll met mt dphi_ll dr_ll (gan4hep.physics)
 LATENT_DIM = 128  # "random noise vectors of the size 128"
 GENERATOR_WIDTHS = (16, 32, 64, 128, 256, 512)  # our choice: six increasing hidden layers
 CRITIC_WIDTHS = tuple(reversed(GENERATOR_WIDTHS))  # "similar-like structure", decreasing
+NOISE = "normal_to_uniform"  # "uniformly transformed random noise vectors ... drawn from Gaussian distributions"
+N_UNDERLYING = 6  # pT0, pT1 / pT0, |Delta eta|, Delta phi, MET, azimuth of MET relative to the dilepton pT
+KINEMATICS = "kinematics.json"  # in the run folder: the kinematic generator's data-derived ranges
 
 
-def build_generator(latent_dim=LATENT_DIM, widths=GENERATOR_WIDTHS, swish="per_unit", n_out=len(FEATURES)):
-    """Dense layers with trainable Swish, sigmoid output in [0, 1] (the min-max scaled features)."""
+def build_generator(latent_dim: int = LATENT_DIM, widths: Sequence[int] = GENERATOR_WIDTHS, swish: str = "per_unit",
+                    n_out: int = len(FEATURES)) -> keras.Model:
+    """Dense layers with trainable Swish, sigmoid output: ``(batch, latent_dim)`` noise -> ``(batch, n_out)`` in
+    [0, 1] (the min-max scaled features)."""
     act = {"per_unit": "trainable_swish", "scalar": "trainable_swish_scalar"}[swish]
     return mlp(latent_dim, widths, n_out, activation=act, output_activation="sigmoid", name="generator")
 
 
-def build_critic(n_in=len(FEATURES), widths=CRITIC_WIDTHS, alpha=0.2):
-    """Dense layers with LeakyReLU (slope ``alpha``: our choice), no batch normalisation, linear output."""
+def build_critic(n_in: int = len(FEATURES), widths: Sequence[int] = CRITIC_WIDTHS, alpha: float = 0.2) -> keras.Model:
+    """Dense layers with LeakyReLU (slope ``alpha``: our choice), no batch normalisation, linear output:
+    ``(batch, n_in)`` scaled features -> ``(batch, 1)`` score."""
     return mlp(n_in, widths, 1, activation="leaky_relu", alpha=alpha, name="critic")
 
 
@@ -40,13 +54,17 @@ class DileptonKinematics(keras.layers.Layer):
 
     Inputs (sigmoid outputs) u0..u5 become pT0 = a0 + u0 (b0 - a0), pT1 = pT0 * u1 (so pT1 <= pT0),
     |Delta eta| = u2 * deta_max, Delta phi = pi u3, MET = u4 * met_max, and phi_rel = pi u5, the azimuth of MET
-    relative to the dilepton pT. Then, for massless leptons:
-      pT(ll)^2 = pT0^2 + pT1^2 + 2 pT0 pT1 cos(Delta phi),  m(ll)^2 = 2 pT0 pT1 (cosh Delta eta - cos Delta phi),
-      m_T^2 = (sqrt(pT(ll)^2 + m(ll)^2) + MET)^2 - (pT(ll)^2 + MET^2 + 2 pT(ll) MET cos phi_rel),
-      Delta R^2 = Delta phi^2 + Delta eta^2.
-    The output is the 8 features min-max scaled with (``feature_min``, ``feature_max``), i.e. what the critic
-    sees for MC events.
+    relative to the dilepton pT. The 8 features are then ``gan4hep.physics.dilepton_features_massless`` of these
+    (the same definition the numpy code uses), and the output is them min-max scaled with (``feature_min``,
+    ``feature_max``), i.e. what the critic sees for MC events.
+
+    Args:
+        pt0_range: [a0, b0], range of the leading lepton pT [GeV].
+        deta_max: largest |Delta eta|; met_max: largest MET [GeV].
+        feature_min, feature_max: 8 values each, the min-max scaling of the features (physical units).
     """
+
+    EPS = 1e-12  # [GeV^2] under each square root: finite gradients where a quantity is 0
 
     def __init__(self, pt0_range, deta_max, met_max, feature_min, feature_max, **kwargs):
         super().__init__(**kwargs)
@@ -57,21 +75,12 @@ class DileptonKinematics(keras.layers.Layer):
         self.feature_max = [float(v) for v in feature_max]
 
     def physical(self, u):
-        """The 8 features in physical units (GeV, rad) from ``u`` of shape (batch, 6)."""
+        """The 8 features in physical units (GeV, rad), shape (batch, 8), from ``u`` of shape (batch, 6)."""
         a, b = self.pt0_range
         pt0 = a + u[:, 0] * (b - a)
-        pt1 = pt0 * u[:, 1]
-        deta = u[:, 2] * self.deta_max
-        dphi = math.pi * u[:, 3]
-        met = u[:, 4] * self.met_max
-        phi_rel = math.pi * u[:, 5]
-        pt_ll2 = ops.maximum(pt0**2 + pt1**2 + 2 * pt0 * pt1 * ops.cos(dphi), 0.0)
-        m_ll2 = ops.maximum(2 * pt0 * pt1 * (ops.cosh(deta) - ops.cos(dphi)), 0.0)
-        pt_ll = ops.sqrt(pt_ll2 + 1e-12)
-        et_ll = ops.sqrt(pt_ll2 + m_ll2 + 1e-12)
-        mt2 = (et_ll + met) ** 2 - (pt_ll2 + met**2 + 2 * pt_ll * met * ops.cos(phi_rel))
-        return ops.stack([pt0, pt1, pt_ll, ops.sqrt(m_ll2 + 1e-12), met, ops.sqrt(ops.maximum(mt2, 0.0) + 1e-12),
-                          dphi, ops.sqrt(dphi**2 + deta**2)], axis=1)
+        f = dilepton_features_massless(pt0, pt0 * u[:, 1], u[:, 2] * self.deta_max, math.pi * u[:, 3],
+                                       u[:, 4] * self.met_max, math.pi * u[:, 5], lib=ops, eps=self.EPS)
+        return ops.stack([f[name] for name in FEATURES], axis=1)
 
     def call(self, u):
         lo = ops.convert_to_tensor(self.feature_min, u.dtype)
@@ -86,8 +95,79 @@ class DileptonKinematics(keras.layers.Layer):
                 "met_max": self.met_max, "feature_min": self.feature_min, "feature_max": self.feature_max}
 
 
-def build_kinematic_generator(kinematics, latent_dim=LATENT_DIM, widths=GENERATOR_WIDTHS, swish="per_unit"):
-    """The same network emitting 6 underlying quantities, followed by ``DileptonKinematics``."""
-    body = build_generator(latent_dim, widths, swish, n_out=6)
-    model = keras.Sequential([keras.Input((latent_dim,)), *body.layers, kinematics], name="kinematic_generator")
-    return model
+def kinematics_config(train_physical: np.ndarray, pipeline=None) -> dict:
+    """Ranges of the kinematic generator's underlying quantities, from the training sample (data-derived, so they
+    are stored in the run as ``kinematics.json``, not in the recipe).
+
+    Args:
+        train_physical: ``(n, 8)`` training features in physical units, columns ``FEATURES``.
+        pipeline: the run's fitted preprocessing; its final min-max (after any clipping) then scales the output
+            like the critic's input. Without it, the sample's own min and max.
+
+    Returns:
+        The keyword arguments of ``DileptonKinematics`` (JSON-ready).
+    """
+    lo, hi = train_physical.min(axis=0), train_physical.max(axis=0)
+    if pipeline is not None:
+        lo, hi = pipeline.steps[-1].min_, pipeline.steps[-1].max_
+    deta = np.sqrt(np.maximum(train_physical[:, 7] ** 2 - train_physical[:, 6] ** 2, 0.0))
+    return dict(pt0_range=[float(lo[0]), float(hi[0])], deta_max=float(deta.max() * 1.05),
+                met_max=float(hi[4] * 1.05), feature_min=[float(v) for v in lo], feature_max=[float(v) for v in hi])
+
+
+def load_kinematics(run) -> dict | None:
+    """The ``kinematics_config`` stored in a run folder (``gan4hep.runs.Run``), or None if it has none."""
+    path = run / KINEMATICS
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def build_kinematic_generator(kinematics: DileptonKinematics, latent_dim: int = LATENT_DIM,
+                              widths: Sequence[int] = GENERATOR_WIDTHS, swish: str = "per_unit") -> keras.Model:
+    """The same network emitting 6 underlying quantities, followed by ``DileptonKinematics``:
+    ``(batch, latent_dim)`` -> ``(batch, 8)`` scaled features."""
+    body = build_generator(latent_dim, widths, swish, n_out=N_UNDERLYING)
+    return keras.Sequential([keras.Input((latent_dim,)), *body.layers, kinematics], name="kinematic_generator")
+
+
+def objective(recipe: Recipe) -> Objective:
+    """The recipe's adversarial objective: ``wgan_gp`` (WassersteinGP, lambda = ``gp_weight``), ``bce`` (vanilla
+    GAN) or ``wgan_clip`` (weight clipping at +-``clip``); names as in ``gan4hep.objectives``.
+
+    Raises:
+        ValueError: another name.
+    """
+    makers = {"wgan_gp": lambda: WassersteinGP(recipe.gp_weight), "bce": BCE,
+              "wgan_clip": lambda: WassersteinClip(recipe.clip)}
+    if recipe.objective not in makers:
+        raise ValueError(f"objective {recipe.objective!r}: choose one of {', '.join(makers)}")
+    return makers[recipe.objective]()
+
+
+def build_gan(recipe: Recipe, pipeline, kinematics: Mapping | None = None) -> GAN:
+    """The compiled GAN of a recipe: networks, objective, ``n_critic``, EMA and the two Adam optimizers.
+
+    Args:
+        recipe: the run's recipe.
+        pipeline: the fitted preprocessing, attached so that ``sample`` returns physical units.
+        kinematics: ``kinematics_config`` output; required for ``recipe.generator == "kinematic"``.
+
+    Raises:
+        ValueError: a kinematic generator without ``kinematics``, or an unknown generator kind.
+    """
+    if recipe.generator == "kinematic":
+        if kinematics is None:
+            raise ValueError("the kinematic generator needs its ranges (kinematics_config, the run's kinematics.json)")
+        generator = build_kinematic_generator(DileptonKinematics(**kinematics), swish=recipe.swish)
+    elif recipe.generator == "paper":
+        generator = build_generator(swish=recipe.swish)
+    else:
+        raise ValueError(f"generator {recipe.generator!r}: choose 'paper' or 'kinematic'")
+    loss = objective(recipe)  # before the critic: its random state is drawn in this order since the first runs
+    gan = GAN(generator, build_critic(), latent_dim=generator.inputs[0].shape[-1], noise=NOISE, objective=loss,
+              n_critic=recipe.n_critic, preprocessing=pipeline, ema_decay=recipe.ema_decay or None)
+
+    def adam():
+        return keras.optimizers.Adam(recipe.lr, beta_1=recipe.beta1, beta_2=recipe.beta2)
+
+    gan.compile(g_optimizer=adam(), d_optimizer=adam())
+    return gan

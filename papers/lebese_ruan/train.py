@@ -2,282 +2,158 @@
 
     python papers/lebese_ruan/train.py --preset quick --out runs/lebese_ruan_quick
     python papers/lebese_ruan/train.py --preset paper --out runs/lebese_ruan_paper     # GPU: 1e6 iterations
+    python papers/lebese_ruan/train.py --out runs/lebese_ruan_quick --resume           # continue it, own recipe
 
 The sample is generated on the way (data_prep.dilepton) unless --input names a feature table or a Delphes file.
 Events are split into training / validation / test; the checkpoint is chosen on the validation MC, Table 1 is
-computed on the test MC only.
+computed on the test MC only (evaluate.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(HERE.parents[1]))
+from gan4hep import training
+from gan4hep.metrics import classifier_two_sample_test, ks_statistic, relative_mean_difference
+from gan4hep.recipes import deviations, from_dict, override, select, to_dict
+from gan4hep.runs import Run, RunMismatch
 
-# The paper's recipe (section 4.3) and our quick preset. Options that differ from the paper are listed in
-# every output (see `deviations`).
-PAPER_RECIPE = dict(objective="wgan_gp", gp_weight=10.0, lr=2e-4, beta1=0.5, beta2=0.999, batch_size=1024,
-                    n_critic=1, ema=None)
-PRESETS = {
-    # "Training is carried out for an overall of 1x10^6 epochs, with checkpoint savings at every quarter";
-    # "The individual sample size of each feature increased ... to 5x10^5 events".
-    "paper": dict(PAPER_RECIPE, steps=1_000_000, checkpoint_every=250_000, eval_every=250_000,
-                  events=3_600_000, mpi=True),  # ~14 % pass the selection -> ~5e5 events
-    # Same networks; CPU-sized: fewer events and steps, the WGAN-GP authors' 5:1 schedule with Adam(1e-4, 0.5,
-    # 0.9) and an EMA of the generator, which the facts measured on these machines show converge in minutes.
-    "quick": dict(PAPER_RECIPE, lr=1e-4, beta2=0.9, n_critic=5, ema=0.99, steps=3000, checkpoint_every=500,
-                  eval_every=100, events=300_000, mpi=False),
-}
-SPLIT = (0.6, 0.2, 0.2)  # train / validation / test fractions (our choice)
+from papers.lebese_ruan import data, evaluate, model
+from papers.lebese_ruan.recipe import PAPER, PRESETS, Recipe
+
+# command-line option -> recipe field (None: the preset's value)
+RECIPE_FLAGS = ("events", "seed", "steps", "eval_every", "checkpoint_every", "batch_size", "objective", "gp_weight",
+                "clip", "n_critic", "lr", "beta1", "beta2", "ema_decay", "generator", "tail_treatment", "swish",
+                "select_by")
 
 
-def deviations(cfg):
-    """Options of this run that differ from the paper's recipe, as 'name: ours (paper: theirs)'."""
-    out = [f"{k}: {cfg[k]} (paper: {v})" for k, v in PAPER_RECIPE.items() if cfg.get(k) != v]
-    for k, v in PRESETS["paper"].items():
-        if k in ("steps", "checkpoint_every", "eval_every", "events", "mpi") and cfg.get(k) != v:
-            out.append(f"{k}: {cfg.get(k)} (paper preset: {v})")
-    if cfg["generator"] != "paper":
-        out.append(f"generator: {cfg['generator']} (paper: 8 free sigmoid outputs)")
-    if cfg["tail_treatment"] != "drop_events":
-        out.append(f"tail_treatment: {cfg['tail_treatment']} (our faithful reading: drop_events)")
-    return out
-
-
-def parse_args(argv=None):
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line (see ``--help``)."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", choices=sorted(PRESETS), default="quick")
     p.add_argument("--out", type=Path, default=None, help="run folder (default runs/lebese_ruan_<preset>)")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out with its own stored recipe (--preset and recipe options are "
+                        "ignored; --steps extends its schedule)")
+    p.add_argument("--seed", type=int, help="seed of the sample, split, weights and noise (preset: 1)")
     p.add_argument("--input", type=Path, default=None,
-                   help="feature table (root/parquet/csv with the 8 feature columns) or Delphes ROOT file")
-    p.add_argument("--data-dir", type=Path, default=Path("data/lebese_ruan"), help="where generated samples go")
-    p.add_argument("--events", type=int, help="generated Pythia events (before selection)")
+                   help="feature table (root/parquet/csv/h5 with the 8 feature columns) or Delphes ROOT file, "
+                        "instead of generating the sample")
+    p.add_argument("--data-dir", type=Path, default=data.DATA_DIR, help="where generated samples are cached")
+    p.add_argument("--events", type=int, help="Pythia events to generate, before the selection")
     p.add_argument("--jobs", type=int, default=2, help="processes for sample generation")
     p.add_argument("--steps", type=int, help="generator iterations")
     p.add_argument("--eval-every", type=int, help="validation evaluation (checkpoint selection) interval")
     p.add_argument("--checkpoint-every", type=int)
     p.add_argument("--batch-size", type=int, help="mini-batch size (paper: 1024)")
-    p.add_argument("--objective", choices=["wgan_gp", "gan", "wgan"], help="gan = vanilla BCE; wgan = clipping")
-    p.add_argument("--clip", type=float, default=0.01, help="weight clip c for --objective wgan (paper: [0.001, 0.1])")
+    p.add_argument("--objective", choices=["wgan_gp", "bce", "wgan_clip"],
+                   help="gan4hep.objectives name: bce = vanilla GAN, wgan_clip = WGAN with weight clipping")
+    p.add_argument("--gp-weight", type=float, help="gradient penalty lambda (paper: 10)")
+    p.add_argument("--clip", type=float, help="weight clip c for --objective wgan_clip (paper: [0.001, 0.1])")
     p.add_argument("--n-critic", type=int, help="critic updates per generator update (paper: 1)")
     p.add_argument("--lr", type=float)
+    p.add_argument("--beta1", type=float)
     p.add_argument("--beta2", type=float)
-    p.add_argument("--ema", type=float, help="EMA decay of the generator weights (0: off; paper: off)")
-    p.add_argument("--generator", choices=["paper", "kinematic"], default="paper",
+    p.add_argument("--ema-decay", type=float, help="EMA decay of the generator weights (0: off; paper: off)")
+    p.add_argument("--generator", choices=["paper", "kinematic"],
                    help="paper: 8 free sigmoid outputs; kinematic: 6 underlying quantities + exact feature layer")
-    p.add_argument("--tail-treatment", choices=["drop_events", "clip", "none"], default="drop_events",
+    p.add_argument("--tail-treatment", choices=["drop_events", "clip", "none"],
                    help="reading of '10%% of the tails is cut with re-bucketing to the last bin'")
-    p.add_argument("--swish", choices=["per_unit", "scalar"], default="per_unit")
-    p.add_argument("--select-by", choices=["ks", "auc", "mean"], default="ks",
+    p.add_argument("--swish", choices=["per_unit", "scalar"])
+    p.add_argument("--select-by", choices=["ks", "auc", "mean"],
                    help="checkpoint selection metric on validation MC (worst-feature KS, classifier AUC, worst "
                         "relative mean difference)")
     p.add_argument("--no-evaluate", action="store_true", help="train only; run evaluate.py later")
     return p.parse_args(argv)
 
 
-def make_config(args):
-    cfg = dict(PRESETS[args.preset], preset=args.preset, seed=args.seed, generator=args.generator,
-               tail_treatment=args.tail_treatment, swish=args.swish, select_by=args.select_by, clip=args.clip)
-    for key in ("events", "steps", "eval_every", "checkpoint_every", "batch_size", "objective", "n_critic", "lr",
-                "beta2"):
-        if getattr(args, key) is not None:
-            cfg[key] = getattr(args, key)
-    if args.ema is not None:
-        cfg["ema"] = args.ema or None
-    cfg["input"] = str(args.input) if args.input else None
-    return cfg
+def validation_metric(recipe: Recipe, validation: np.ndarray) -> Callable[[object], dict]:
+    """``model -> {metric: value}`` on the ``(n, 8)`` validation MC in physical units (lower is better): worst
+    per-feature KS and relative mean difference, and the classifier AUC for ``select_by="auc"``; inf for a
+    generator emitting non-finite numbers."""
 
-
-def load_events(cfg, args):
-    """The 8-feature MC table (pandas), generated with data_prep.dilepton if no --input is given."""
-    from gan4hep.io import read_table
-
-    from model import FEATURES
-
-    if args.input is not None:
-        path = Path(args.input)
-        try:
-            return read_table(path, columns=list(FEATURES))
-        except KeyError:
-            from data_prep.dilepton import read_delphes  # a Delphes file: build the features from its objects
-
-            return read_delphes(path)
-    tag = f"e{cfg['events']}_s{cfg['seed']}_{'mpi' if cfg['mpi'] else 'nompi'}"
-    out = args.data_dir / f"dilepton_{cfg['preset']}_{tag}.root"
-    features = out.with_name(out.stem + "_features.root")
-    if not features.exists():
-        from data_prep.dilepton import make_sample
-
-        print(f"generating {cfg['events']} dilepton events with Pythia 8 -> {out}", flush=True)
-        features = make_sample(out, events=cfg["events"], seed=cfg["seed"], jobs=args.jobs, mpi=cfg["mpi"])
-    return read_table(features, columns=list(FEATURES))
-
-
-def split_and_preprocess(df, cfg):
-    """Shuffle, split, apply the tail treatment fitted on the training split, fit min-max to [0, 1]."""
-    from gan4hep.preprocessing import MinMax, Pipeline, TailClip
-
-    from model import FEATURES
-
-    x = df[list(FEATURES)].to_numpy(np.float64)
-    rng = np.random.default_rng(cfg["seed"])
-    x = x[rng.permutation(len(x))]
-    n_train, n_val = int(SPLIT[0] * len(x)), int(SPLIT[1] * len(x))
-    train, val, test = x[:n_train], x[n_train:n_train + n_val], x[n_train + n_val:]
-    steps = []
-    if cfg["tail_treatment"] == "drop_events":
-        cut = TailClip(0.9, mode="drop_events").fit(train, names=list(FEATURES))
-        train, val, test = (a[cut.mask(a)] for a in (train, val, test))
-        cfg["tail_cut"] = cut.to_dict()
-    elif cfg["tail_treatment"] == "clip":
-        steps.append(TailClip(0.9, mode="clip"))
-    steps.append(MinMax(0.0, 1.0))
-    pipeline = Pipeline(steps, names=list(FEATURES)).fit(train)
-    if len(train) < cfg["batch_size"]:
-        raise ValueError(f"only {len(train)} training events after selection: fewer than one batch of "
-                         f"{cfg['batch_size']}; generate more events (--events)")
-    return train, val, test, pipeline
-
-
-def build_gan(cfg, pipeline):
-    """The GAN of this run's config (networks, objective, optimizers)."""
-    import keras
-
-    from gan4hep.models import GAN
-    from gan4hep.objectives import BCE, WassersteinClip, WassersteinGP
-
-    from model import DileptonKinematics, build_critic, build_generator, build_kinematic_generator
-
-    if cfg["generator"] == "kinematic":
-        generator = build_kinematic_generator(DileptonKinematics(**cfg["kinematics"]), swish=cfg["swish"])
-    else:
-        generator = build_generator(swish=cfg["swish"])
-    objective = {"wgan_gp": lambda: WassersteinGP(cfg["gp_weight"]), "gan": BCE,
-                 "wgan": lambda: WassersteinClip(cfg["clip"])}[cfg["objective"]]()
-    gan = GAN(generator, build_critic(), latent_dim=generator.inputs[0].shape[-1], noise="normal_to_uniform",
-              objective=objective, n_critic=cfg["n_critic"], preprocessing=pipeline, ema_decay=cfg["ema"])
-    opt = lambda: keras.optimizers.Adam(cfg["lr"], beta_1=cfg["beta1"], beta_2=cfg["beta2"])  # noqa: E731
-    gan.compile(g_optimizer=opt(), d_optimizer=opt())
-    return gan
-
-
-def kinematics_config(train_physical, pipeline=None):
-    """Ranges of the kinematic generator's underlying quantities, from the training sample. Its output is scaled
-    like the critic's input: with the pipeline's final min-max (after any clipping) when a pipeline is given."""
-    lo, hi = train_physical.min(axis=0), train_physical.max(axis=0)
-    if pipeline is not None:
-        lo, hi = pipeline.steps[-1].min_, pipeline.steps[-1].max_
-    deta = np.sqrt(np.maximum(train_physical[:, 7] ** 2 - train_physical[:, 6] ** 2, 0.0))
-    return dict(pt0_range=[float(lo[0]), float(hi[0])], deta_max=float(deta.max() * 1.05),
-                met_max=float(hi[4] * 1.05), feature_min=[float(v) for v in lo], feature_max=[float(v) for v in hi])
-
-
-def validation_metric(select_by, val, seed):
-    """Function model -> {metric: value} on the validation MC (lower is better)."""
-    from gan4hep.metrics import classifier_two_sample_test, ks_statistic, relative_mean_difference
-
-    ref = val
-
-    def evaluate(model):
-        gen = model.generate(max(len(ref), 20000), seed=seed, physical=False)
+    def evaluate_model(gan) -> dict:
+        gen = gan.sample(max(len(validation), recipe.select_events), seed=recipe.seed, physical=False)
         if not np.all(np.isfinite(gen)):
             return {"ks": np.inf, "mean": np.inf, "auc": np.inf}
-        gen = model.preprocessing.inverse_transform(gen)
-        out = {"ks": float(np.max(ks_statistic(ref, gen))),
-               "mean": float(np.max(relative_mean_difference(ref, gen)))}
-        if select_by == "auc":
-            out["auc"] = classifier_two_sample_test(ref, gen, n_splits=1, seed=seed)["auc"]
+        gen = gan.preprocessing.inverse_transform(gen)
+        out = {"ks": float(np.max(ks_statistic(validation, gen))),
+               "mean": float(np.max(relative_mean_difference(validation, gen)))}
+        if recipe.select_by == "auc":
+            out["auc"] = classifier_two_sample_test(validation, gen, n_splits=1, seed=recipe.seed)["auc"]
         return out
 
-    return evaluate
+    return evaluate_model
 
 
-def train(cfg, run, train_x, val_x, pipeline):
-    import keras
-    import tensorflow as tf
+def start_run(args: argparse.Namespace) -> tuple[Run, Recipe]:
+    """The run folder and its recipe: the preset with the command-line options, or, for a run already in
+    ``--out``, the run's own stored recipe (``--resume``, or the same recipe asked again).
 
-    from gan4hep.callbacks import DivergenceGuard, PeriodicCheckpoint, PeriodicEvaluation, StopAt, resume
-
-    keras.utils.set_random_seed(cfg["seed"])
-    gan = build_gan(cfg, pipeline)
-    ckpt_dir = run / "checkpoints"
-    start = resume(gan, ckpt_dir)
-    if start:
-        print(f"resumed from generator step {start}", flush=True)
-    x = pipeline.transform(train_x).astype(np.float32)
-    ds = (tf.data.Dataset.from_tensor_slices(x).shuffle(min(len(x), 200_000), seed=cfg["seed"] + start).repeat()
-          .batch(cfg["batch_size"], drop_remainder=True).prefetch(2))
-    evaluation = PeriodicEvaluation(cfg["eval_every"], validation_metric(cfg["select_by"], val_x, cfg["seed"]),
-                                    monitor=cfg["select_by"], best_path=run / "best.npz",
-                                    history_path=run / "validation_history.json", resume=start > 0)
-    remaining = cfg["steps"] - start
-    per_epoch = min(cfg["eval_every"], remaining) if remaining > 0 else 0
-    t0 = time.time()
-    if remaining > 0:
-        history = gan.fit(ds, epochs=int(np.ceil(remaining / per_epoch)), steps_per_epoch=per_epoch, verbose=2,
-                          callbacks=[DivergenceGuard(ckpt_dir), PeriodicCheckpoint(ckpt_dir, cfg["checkpoint_every"]),
-                                     evaluation, StopAt(cfg["steps"])])
-        losses = {k: [float(v) for v in vals] for k, vals in history.history.items()}
-    else:
-        losses = {}
-    seconds = time.time() - t0
-    return gan, evaluation, losses, seconds, start
+    Raises:
+        RunMismatch: the folder holds a run with another recipe and no --resume.
+        FileNotFoundError: --resume finds no run.
+    """
+    asked = override(select(PRESETS, args.preset), **{k: getattr(args, k) for k in RECIPE_FLAGS})
+    run = Run(args.out or Path("runs") / f"lebese_ruan_{args.preset}")
+    recipe = from_dict(Recipe, run.start(to_dict(asked), resume=args.resume), base=PAPER)
+    extended = args.resume and args.steps is not None  # --steps extends a resumed run's schedule (main)
+    ignored = [line for line in deviations(asked, recipe, label="run")
+               if not (extended and line.startswith("steps:"))]
+    if args.resume and ignored:
+        print(f"--resume continues {run.path} with its own recipe; ignored: {'; '.join(ignored)}", flush=True)
+    return run, recipe
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> None:
+    """Recipe -> run folder -> data -> ``gan4hep.training.train`` -> ``model.keras`` -> evaluation."""
     args = parse_args(argv)
-    cfg = make_config(args)
-    run = args.out or Path("runs") / f"lebese_ruan_{cfg['preset']}"
-    run.mkdir(parents=True, exist_ok=True)
     t_start = time.time()
+    try:
+        run, recipe = start_run(args)
+        table = data.run_input(run, args.input)
+    except (RunMismatch, FileNotFoundError, ValueError) as err:
+        raise SystemExit(f"error: {err}") from None
+    steps = args.steps if (args.resume and args.steps) else recipe.steps
 
-    df = load_events(cfg, args)
-    train_x, val_x, test_x, pipeline = split_and_preprocess(df, cfg)
-    if cfg["generator"] == "kinematic":
-        cfg["kinematics"] = kinematics_config(train_x, pipeline)
-    print(f"preset {cfg['preset']}: {len(train_x)} training, {len(val_x)} validation, {len(test_x)} test events "
-          f"after the tail treatment ({cfg['tail_treatment']})", flush=True)
-    for line in deviations(cfg):
+    sample = data.prepare(data.load_events(recipe, table, args.data_dir, args.jobs), recipe)
+    data.save(run, sample, table)
+    kinematics = None
+    if recipe.generator == "kinematic":
+        kinematics = model.kinematics_config(sample.train, sample.pipeline)
+        run.write_json(model.KINEMATICS, kinematics)
+    print(f"{run.path}: {len(sample.train)} training, {len(sample.validation)} validation, {len(sample.test)} test "
+          f"events after the tail treatment ({recipe.tail_treatment})", flush=True)
+    differs = deviations(recipe, PAPER)
+    for line in differs:
         print(f"  differs from the paper: {line}")
+    if steps != recipe.steps:
+        print(f"  schedule extended on resume: {steps} generator steps (recipe: {recipe.steps})")
 
-    from gan4hep.io import write_json, write_table
-    import pandas as pd
+    trained = training.train(
+        lambda: model.build_gan(recipe, sample.pipeline, kinematics),
+        sample.pipeline.transform(sample.train).astype(np.float32), run,
+        steps=steps, batch_size=recipe.batch_size, seed=recipe.seed, checkpoint_every=recipe.checkpoint_every,
+        evaluate=validation_metric(recipe, sample.validation), eval_every=recipe.eval_every,
+        monitor=recipe.select_by, mode="min", restore_best=True,
+    )
+    if trained.best_value is None:
+        raise RuntimeError(f"{run.path}: no finite validation {recipe.select_by} was recorded; nothing to select")
+    trained.model.export(run / Run.MODEL)  # the selected generator, with its preprocessing
+    results = run.update_results(deviations=differs, scheduled_steps=steps)
 
-    from model import FEATURES
-
-    pipeline.save(run / "preprocessing.json")
-    write_table(pd.DataFrame(test_x, columns=FEATURES), run / "test_mc.parquet")
-    write_table(pd.DataFrame(val_x, columns=FEATURES), run / "validation_mc.parquet")
-
-    previous = json.loads((run / "config.json").read_text()) if (run / "config.json").exists() else {}
-    gan, evaluation, losses, seconds, start = train(cfg, run, train_x, val_x, pipeline)
-    if start:  # a resumed run: add the earlier invocation's training time if it ended at this step, else unknown
-        earlier = previous.get("train_seconds") if previous.get("trained_steps") == start else None
-        seconds = None if earlier is None else seconds + earlier
-    cfg.update(selected_checkpoint=evaluation.best_step, selected_value=evaluation.best, resumed_from=start,
-               train_seconds=seconds, trained_steps=gan.step, n_train=len(train_x), n_val=len(val_x),
-               n_test=len(test_x), deviations=deviations(cfg))
-    write_json(cfg, run / "config.json")
-    write_json(losses, run / "losses.json")
-    if evaluation.best is None:
-        raise RuntimeError(f"{run}: no finite validation {cfg['select_by']} was recorded; nothing to select")
+    seconds = results["train_seconds"]
     took = "in an unknown time" if seconds is None else f"in {seconds / 60:.1f} min"
-    print(f"trained {gan.step} generator steps {took}; best validation {cfg['select_by']} = "
-          f"{evaluation.best:.4f} at step {evaluation.best_step}", flush=True)
+    print(f"trained {results['trained_steps']} generator steps {took}; best validation {recipe.select_by} = "
+          f"{trained.best_value:.4f} at step {trained.best_step}", flush=True)
     if not args.no_evaluate:
-        import evaluate
-
-        evaluate.evaluate_run(run)
-    print(f"total {(time.time() - t_start) / 60:.1f} min; outputs in {run}")
+        evaluate.evaluate_run(run.path)
+    print(f"total {(time.time() - t_start) / 60:.1f} min; outputs in {run.path}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,86 @@
+"""The training recipe of Lebese & Ruan (2021) as a frozen dataclass, and our presets.
+
+``PAPER`` gives each value with the sentence of the paper it comes from (section numbers of the source text,
+``../shared/seeds/lebese_ruan_2021_wgan_gp_multilepton.txt``) or marks it "ours" where the paper is silent (README,
+Ambiguities). ``QUICK`` changes only the schedule and sample size so that it runs in minutes on a CPU; the options
+of any run that differ from the paper are computed by ``gan4hep.recipes.deviations(recipe, PAPER)``.
+The network architecture (layer widths, activations, latent size) is in ``model.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """Every value that defines a Lebese & Ruan run (the run folder's recipe.json)."""
+
+    # sample
+    events: int  # Pythia events generated, before the selection
+    mpi: bool  # multi-parton interactions in Pythia
+    seed: int  # seeds the sample, the split, the weights and the noise
+    split: tuple[float, float, float]  # training / validation / test fractions
+    tail_treatment: str  # "drop_events" | "clip" | "none": reading of "10% of the tails is cut"
+    tail_quantile: float  # the quantile above which a tail starts
+    # networks
+    generator: str  # "paper": 8 free sigmoid outputs | "kinematic": 6 quantities + exact feature layer
+    swish: str  # "per_unit" | "scalar": trainable Swish parameterisation
+    # objective and optimizer
+    objective: str  # gan4hep.objectives name: "wgan_gp" | "bce" | "wgan_clip"
+    gp_weight: float  # lambda of the gradient penalty (wgan_gp)
+    clip: float  # weight clip c (wgan_clip)
+    lr: float  # Adam learning rate of both networks
+    beta1: float
+    beta2: float
+    batch_size: int
+    n_critic: int  # critic updates per generator update
+    ema_decay: float  # EMA of the generator weights (0: none)
+    # schedule and selection
+    steps: int  # generator iterations
+    checkpoint_every: int
+    eval_every: int  # validation evaluation (checkpoint selection) interval, generator steps
+    select_by: str  # "ks" | "auc" | "mean": worst-feature metric on the validation MC, lower is better
+    select_events: int  # generated events compared with the validation MC (at least the validation size)
+
+
+PAPER = Recipe(
+    # 5: "The individual sample size of each feature increased from about 1x10^3 to 5x10^5 events"; ~14 % of our
+    # Pythia events pass the selection (section 4.2), hence 3.6e6 generated for ~5e5 selected.
+    events=3_600_000,
+    mpi=True,  # 4.2: "generated using ... MadGraph5 and Pythia8": Pythia's default, MPI on
+    seed=1,  # ours
+    split=(0.6, 0.2, 0.2),  # ours; 2.3 speaks of "train, validation and test data-sets" without fractions
+    tail_treatment="drop_events",  # 4.2: "10% of the tails is cut with re-bucketing to the last bin" (our reading)
+    tail_quantile=0.9,  # 4.2: "10% of the tails"
+    generator="paper",  # 4.3: "an output layer being the size of the number of MC specific features"
+    swish="per_unit",  # 4.3: "a trainable Swish function" (parameterisation ours)
+    objective="wgan_gp",  # 4.3: "The WGAN-GP Network architecture"
+    gp_weight=10.0,  # 4.3: "The gradient penalty lambda is set to 10"
+    clip=0.01,  # 5: "WGAN with different clipping values c in [0.001, 0.1]" (used by wgan_clip only; value ours)
+    lr=2e-4,  # 4.3: "Adam optimizer ... with a learning rate of 0.0002"
+    beta1=0.5,  # 4.3: "momentum parameters beta_1 = 0.5,
+    beta2=0.999,  # beta_3 = 0.999" (sic)
+    batch_size=1024,  # 4.3: "mini-batches of 1024 events for both G and C"
+    n_critic=1,  # 4.3: "training in a (1-to-1) fashion"
+    ema_decay=0.0,  # 4.3: no averaging of the generator weights is mentioned
+    steps=1_000_000,  # 4.3: "Training is carried out for an overall of 1x10^6 epochs" (one mini-batch each)
+    checkpoint_every=250_000,  # 4.3: "checkpoint savings at every quarter of the total epochs (2.5x10^5)"
+    eval_every=250_000,  # 5: "the best epoch performance" among the saved checkpoints
+    select_by="ks",  # ours: 5 chooses the "best epoch" by eye on the mean lines
+    select_events=20_000,  # ours
+)
+
+# Same networks, objective, batch size, preprocessing and noise; CPU-sized: fewer events and steps, the WGAN-GP
+# authors' 5:1 schedule with Adam(1e-4, 0.5, 0.9) and an EMA of the generator, which the facts measured on these
+# machines show converge in minutes (../shared/notes/lebese-ruan-facts.md).
+QUICK = dataclasses.replace(PAPER, events=300_000, mpi=False, lr=1e-4, beta2=0.9, n_critic=5, ema_decay=0.99,
+                            steps=3000, checkpoint_every=500, eval_every=100)
+
+PRESETS = {"paper": PAPER, "quick": QUICK}
+
+
+def preset_name(recipe: Recipe) -> str:
+    """Name of the preset ``recipe`` is (or was made from by the fewest changes): the label of tables."""
+    return min(PRESETS, key=lambda name: sum(getattr(recipe, f.name) != getattr(PRESETS[name], f.name)
+                                             for f in dataclasses.fields(Recipe)))
