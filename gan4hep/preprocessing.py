@@ -184,6 +184,8 @@ class Transform:
             KeyError: an unknown class name or a missing key.
             TypeError: called on a subclass and ``d`` describes another class.
         """
+        if d["class"] not in _CLASSES:
+            _register_flow_transforms()
         obj = _CLASSES[d["class"]]._from_dict(d)
         if cls is not Transform and not isinstance(obj, cls):
             raise TypeError(f"{cls.__name__}.from_dict: the state describes a {d['class']}")
@@ -512,6 +514,14 @@ class Pipeline(Transform):
 
 
 _CLASSES = {c.__name__: c for c in (MinMax, Standardise, Log, Scale, TailClip, Pipeline)}
+
+
+def _register_flow_transforms() -> None:
+    """Add the flow family's transforms (dequantisation, logit, clipping; gan4hep.flows.preprocessing) to the
+    registry; imported lazily, as they live beside the flows (and importing those loads Keras)."""
+    from gan4hep.flows.preprocessing import Clip, Dequantise, Logit
+
+    _CLASSES.update({c.__name__: c for c in (Dequantise, Logit, Clip)})
 
 
 def from_dict(d: dict[str, Any]) -> Transform:

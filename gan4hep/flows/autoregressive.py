@@ -38,8 +38,8 @@ class MADE(keras.layers.Layer):
         ValueError: bad sizes; a context missing for a conditional MADE (at call).
     """
 
-    def __init__(self, features, params_per_feature, hidden_features=64, num_layers=2, context_features=0,
-                 activation="relu", **kwargs):
+    def __init__(self, features: int, params_per_feature: int, hidden_features: int = 64, num_layers: int = 2,
+                 context_features: int = 0, activation: str = "relu", **kwargs):
         super().__init__(**kwargs)
         self.features, self.params_per_feature = int(features), int(params_per_feature)
         self.hidden_features, self.num_layers = int(hidden_features), int(num_layers)

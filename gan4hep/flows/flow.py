@@ -10,7 +10,9 @@ Training data for ``fit`` (the Keras ``(x, y, sample_weight)`` positions, with t
 weight (B,). The loss is the mean negative log-likelihood per event, ``mean(-log p)``, or with weights
 ``mean(weight * -log p)`` over the batch (Keras' sample-weight convention: normalise the weights to mean 1 for the
 loss to read in nats per event; negative weights are allowed). ``fit(x, sample_weight=w)`` on an unconditional flow
-works too (Keras would drop the weights without a ``y``; ``Flow.fit`` passes a zero-width context for it).
+works too (Keras would drop the weights without a ``y``; ``Flow.fit`` passes a zero-width context for it). A
+zero-width context, shape (B, 0), always reads as no context: ``gan4hep.training.train(build, (x, np.zeros((n, 0)),
+w), ...)`` trains an unconditional flow on weighted events (``tf.data`` from numpy arrays cannot carry a None).
 """
 
 from __future__ import annotations
@@ -83,6 +85,8 @@ class _FlowMixin:
             raise ValueError(f"this flow is conditional: pass a ({self.context_dim},)-wide context")
         if not self.context_dim and context is not None:
             raise ValueError("this flow is unconditional: do not pass a context (weights go third: (x, None, w))")
+        if context is not None and len(context.shape) == 2 and context.shape[-1] not in (None, self.context_dim):
+            raise ValueError(f"context has {context.shape[-1]} features, this flow takes {self.context_dim}")
         return None if context is None else ops.cast(context, "float32")
 
     def log_prob(self, x, context=None, training=False):

@@ -98,8 +98,10 @@ class LULinear(Transform):
         else:
             bound = 1.0 / math.sqrt(d)
             tri = diag = keras.initializers.RandomUniform(-bound, bound)
-        self.lower_entries = self.add_weight(shape=(n_tri,), initializer=tri, name="lower_entries")
-        self.upper_entries = self.add_weight(shape=(n_tri,), initializer=tri, name="upper_entries")
+        self.lower_entries = self.upper_entries = None  # D = 1: no triangles
+        if n_tri:
+            self.lower_entries = self.add_weight(shape=(n_tri,), initializer=tri, name="lower_entries")
+            self.upper_entries = self.add_weight(shape=(n_tri,), initializer=tri, name="upper_entries")
         self.unconstrained_upper_diag = self.add_weight(shape=(d,), initializer=diag, name="unconstrained_upper_diag")
         self.bias = self.add_weight(shape=(d,), initializer="zeros", name="bias")
         self._lower_index = np.stack(np.tril_indices(d, k=-1), axis=1).astype("int32")
@@ -112,7 +114,7 @@ class LULinear(Transform):
     def lower_upper(self):
         """(L, U), each (D, D)."""
         d = self.features
-        lower = ops.eye(d)
+        lower = ops.eye(d, dtype=self.bias.dtype)
         upper = ops.diag(self.upper_diag())
         if d > 1:
             lower = lower + ops.scatter(self._lower_index, self.lower_entries, (d, d))
@@ -122,20 +124,42 @@ class LULinear(Transform):
     def weight(self):
         """The (D, D) matrix W = L U."""
         lower, upper = self.lower_upper()
-        return ops.matmul(lower, upper)
+        return _full_precision_matmul(lower, upper)
+
+    def weight_inverse(self):
+        """W^-1 = U^-1 L^-1 (D, D), by triangular solves in float64."""
+        lower, upper = (ops.cast(m, "float64") for m in self.lower_upper())
+        eye = ops.eye(self.features, dtype="float64")
+        w_inv = ops.solve_triangular(upper, ops.solve_triangular(lower, eye, lower=True), lower=False)
+        return ops.cast(w_inv, self.bias.dtype)
 
     def logabsdet(self):
         """log |det W| (a scalar)."""
         return ops.sum(ops.log(self.upper_diag()))
 
     def forward(self, x, context=None, training=False):
-        return ops.matmul(x, ops.transpose(self.weight())) + self.bias, self._zeros(x) + self.logabsdet()
+        return _apply(self.weight(), x) + self.bias, self._zeros(x) + self.logabsdet()
 
     def inverse(self, z, context=None, training=False):
-        lower, upper = self.lower_upper()
-        eye = ops.eye(self.features)
-        w_inv = ops.solve_triangular(upper, ops.solve_triangular(lower, eye, lower=True), lower=False)
-        return ops.matmul(z - self.bias, ops.transpose(w_inv)), self._zeros(z) - self.logabsdet()
+        return _apply(self.weight_inverse(), z - self.bias), self._zeros(z) - self.logabsdet()
+
+
+#: Above this dimension ``LULinear`` uses ``matmul`` (which may run in TensorFloat-32 on recent NVIDIA GPUs, ~1e-3
+#: relative precision) instead of an exact float32 broadcast-and-sum of (B, D, D) products.
+EXACT_MATMUL_MAX_FEATURES = 64
+
+
+def _full_precision_matmul(a, b):
+    """a @ b for small square matrices without TensorFloat-32 rounding."""
+    return ops.sum(a[:, :, None] * b[None, :, :], axis=1)
+
+
+def _apply(w, x):
+    """(B, D) rows mapped by W: x @ W^T. Exact float32 for D <= EXACT_MATMUL_MAX_FEATURES, so that forward and
+    inverse stay inverse to ~1e-6 on GPUs whose matmul rounds float32 to TensorFloat-32 (TensorFlow's default)."""
+    if w.shape[0] > EXACT_MATMUL_MAX_FEATURES:
+        return ops.matmul(x, ops.transpose(w))
+    return ops.sum(x[:, None, :] * w[None, :, :], axis=-1)
 
     def get_config(self):
         config = super().get_config()

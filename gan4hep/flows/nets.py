@@ -73,8 +73,8 @@ class ResidualBlock(keras.layers.Layer):
         activation, dropout, batch_norm, bn_momentum, bn_epsilon: as in ``ResidualNet``.
     """
 
-    def __init__(self, features, context_features=0, activation="relu", dropout=0.0, batch_norm=False,
-                 bn_momentum=0.9, bn_epsilon=1e-3, **kwargs):
+    def __init__(self, features: int, context_features: int = 0, activation: str = "relu", dropout: float = 0.0,
+                 batch_norm: bool = False, bn_momentum: float = 0.9, bn_epsilon: float = 1e-3, **kwargs):
         super().__init__(**kwargs)
         self.features, self.context_features = int(features), int(context_features)
         self.activation_name, self.dropout_rate, self.batch_norm = activation, float(dropout), bool(batch_norm)
@@ -136,8 +136,9 @@ class ResidualNet(_Conditioner):
         ValueError: negative or zero sizes; a context missing for a conditional net (at call).
     """
 
-    def __init__(self, in_features, out_features, hidden_features, context_features=0, num_blocks=2,
-                 activation="relu", dropout=0.0, batch_norm=False, bn_momentum=0.9, bn_epsilon=1e-3, **kwargs):
+    def __init__(self, in_features: int, out_features: int, hidden_features: int, context_features: int = 0,
+                 num_blocks: int = 2, activation: str = "relu", dropout: float = 0.0, batch_norm: bool = False,
+                 bn_momentum: float = 0.9, bn_epsilon: float = 1e-3, **kwargs):
         super().__init__(in_features, out_features, hidden_features, context_features, activation, **kwargs)
         self.num_blocks, self.dropout_rate, self.batch_norm = int(num_blocks), float(dropout), bool(batch_norm)
         self.bn_momentum, self.bn_epsilon = float(bn_momentum), float(bn_epsilon)
@@ -179,8 +180,8 @@ class MLP(_Conditioner):
         ValueError: bad sizes; a context missing for a conditional net (at call).
     """
 
-    def __init__(self, in_features, out_features, hidden_features=64, context_features=0, num_layers=2,
-                 activation="relu", zero_output=False, **kwargs):
+    def __init__(self, in_features: int, out_features: int, hidden_features: int = 64, context_features: int = 0,
+                 num_layers: int = 2, activation: str = "relu", zero_output: bool = False, **kwargs):
         super().__init__(in_features, out_features, hidden_features, context_features, activation, **kwargs)
         self.num_layers, self.zero_output = int(num_layers), bool(zero_output)
         if self.num_layers < 1:

@@ -12,7 +12,7 @@ Flows", NeurIPS 2019, arXiv:1906.04032, sec. 3.1 and appendix A), with the conve
 
 Inputs outside the box are clipped to it before the spline arithmetic and the identity is selected afterwards
 (as TensorFlow Probability does), so values and gradients stay finite for any finite input. The bin of each input
-is the number of knots at or below it (the per-event analogue of ``searchsorted``, as nflows counts it).
+is the number of inner knots at or below it (the per-event ``searchsorted`` that nflows writes as a count).
 The inverse uses the numerically stable root ``2c / (-b - sqrt(b^2 - 4ac))`` of Durkan et al. eq. (6)-(8), with the
 discriminant floored at 0 (nflows asserts it is >= 0; issue bayesiains/nflows#87 reports rare float failures).
 """
@@ -33,18 +33,12 @@ DEFAULT_MIN_DERIVATIVE = 1e-3
 
 
 def _knots(unnormalised, low, high, min_bin):
-    """Softmax bin sizes with a floor -> (cumulative knot positions (..., K+1), bin sizes (..., K))."""
+    """Softmax bin sizes with a floor -> (knot positions (..., K+1) with the edges set exactly, sizes (..., K))."""
     k = unnormalised.shape[-1]
-    sizes = min_bin + (1.0 - min_bin * k) * ops.softmax(unnormalised, axis=-1)
-    cum = ops.cumsum(sizes, axis=-1)
-    inner = (high - low) * cum[..., :-1] + low
+    cum = ops.cumsum(min_bin + (1.0 - min_bin * k) * ops.softmax(unnormalised, axis=-1), axis=-1)
     edge = ops.ones_like(cum[..., :1])
-    cum = ops.concatenate([edge * low, inner, edge * high], axis=-1)
+    cum = ops.concatenate([edge * low, (high - low) * cum[..., :-1] + low, edge * high], axis=-1)
     return cum, cum[..., 1:] - cum[..., :-1]
-
-
-def _gather(values, index):
-    return ops.take_along_axis(values, index[..., None], axis=-1)[..., 0]
 
 
 def rational_quadratic_spline(inputs, unnormalized_widths, unnormalized_heights, unnormalized_derivatives,
@@ -77,14 +71,18 @@ def rational_quadratic_spline(inputs, unnormalized_widths, unnormalized_heights,
     derivatives = min_derivative + ops.softplus(unnormalized_derivatives)
 
     locations = cumheights if inverse else cumwidths
-    count = ops.sum(ops.cast(inputs[..., None] >= locations[..., :-1], "int32"), axis=-1)
-    index = ops.clip(count - 1, 0, k - 1)
+    # bin index = number of inner knots at or below the input; the bin's values are picked with a one-hot mask
+    # (cheaper to trace and to differentiate than a batched gather)
+    index = ops.sum(ops.cast(inputs[..., None] >= locations[..., 1:-1], "int32"), axis=-1)
+    onehot = ops.one_hot(index, k, dtype=inputs.dtype)
 
-    x_k, w_k = _gather(cumwidths, index), _gather(widths, index)
-    y_k, h_k = _gather(cumheights, index), _gather(heights, index)
+    def pick(values):
+        return ops.sum(values * onehot, axis=-1)
+
+    x_k, w_k = pick(cumwidths[..., :-1]), pick(widths)
+    y_k, h_k = pick(cumheights[..., :-1]), pick(heights)
     delta = h_k / w_k
-    d_k = _gather(derivatives, index)
-    d_k1 = _gather(derivatives[..., 1:], index)
+    d_k, d_k1 = pick(derivatives[..., :-1]), pick(derivatives[..., 1:])
     curvature = d_k + d_k1 - 2.0 * delta
 
     if inverse:
