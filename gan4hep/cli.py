@@ -1,4 +1,4 @@
-"""``gan4hep`` console script: train a generative model on your own ntuple, sample events from it, evaluate them.
+"""``gan4hep`` console script: train a generative model (``--model gan|flow``) on your own ntuple, sample events from it, evaluate them.
 
 ::
 
@@ -29,6 +29,7 @@ class Recipe:
     """What ``gan4hep train`` trains: the table, the networks and the schedule (all stored in recipe.json)."""
 
     preset: str = "default"
+    model: str = "gan"  # gan | flow
     input: str = ""
     tree: str | None = None
     columns: tuple[str, ...] = ()
@@ -48,6 +49,8 @@ class Recipe:
     clip: float = 0.01
     regulariser_weight: float | None = None  # None: 10 for wgan_gp, 1e-3 for bce_roth
     ema_decay: float | None = None
+    flow_steps: int = 5  # flow: coupling steps
+    bins: int = 8  # flow: rational-quadratic spline bins
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
     log_every: int = 500
@@ -94,8 +97,23 @@ def _read(path, columns, tree=None):
 
 
 def build_model(recipe: Recipe, preprocessing=None, context_preprocessing=None):
-    """The compiled GAN described by a run's recipe."""
+    """The compiled model described by a run's recipe: a GAN (generator and critic MLPs of ``widths``) or a
+    rational-quadratic spline flow (``flow_steps`` couplings with ``bins`` bins, residual conditioners of width
+    ``widths[0]`` and ``len(widths)`` blocks; a masked autoregressive one for a single unconditional column)."""
     import keras
+
+    if recipe.model == "flow":
+        from .flows import maf, spline_flow
+
+        n_x, n_c = len(recipe.columns), len(recipe.context)
+        if n_x == 1 and not n_c:
+            flow = maf(1, steps=recipe.flow_steps, bins=recipe.bins, hidden_features=recipe.widths[0],
+                       num_layers=len(recipe.widths), preprocessing=preprocessing)
+        else:
+            flow = spline_flow(n_x, n_c, preprocessing, context_preprocessing, steps=recipe.flow_steps,
+                               bins=recipe.bins, hidden_features=recipe.widths[0], num_blocks=len(recipe.widths))
+        flow.compile(keras.optimizers.Adam(recipe.lr))
+        return flow
 
     from .models import GAN
     from .networks import mlp
@@ -168,7 +186,7 @@ def cmd_train(args):
     from .preprocessing import MinMax, Pipeline
     from .runs import Run
 
-    options = {k: getattr(args, k) for k in ("steps", "batch_size", "latent_dim", "activation", "objective", "noise",
+    options = {k: getattr(args, k) for k in ("model", "flow_steps", "bins", "steps", "batch_size", "latent_dim", "activation", "objective", "noise",
                                              "lr", "beta1", "beta2", "n_critic", "clip", "regulariser_weight",
                                              "ema_decay", "checkpoint_every", "log_every")}
     if not args.resume and not args.input:
@@ -203,9 +221,10 @@ def cmd_train(args):
         data = (data, cprep.transform(c))
 
     done = run.results().get("trained_steps", 0)
-    print(f"gan4hep train [preset {recipe.preset}]: {len(df)} events, features {list(recipe.columns)}"
-          + (f", context {list(recipe.context)}" if recipe.context else "")
-          + f", objective {recipe.objective} (n_critic {recipe.n_critic}), "
+    what = (f"objective {recipe.objective} (n_critic {recipe.n_critic})" if recipe.model == "gan"
+            else f"spline flow ({recipe.flow_steps} steps, {recipe.bins} bins)")
+    print(f"gan4hep train [preset {recipe.preset}]: {recipe.model}, {len(df)} events, features "
+          f"{list(recipe.columns)}" + (f", context {list(recipe.context)}" if recipe.context else "") + f", {what}, "
           + (f"resuming at step {done}, " if done else "") + f"{max(recipe.steps - done, 0)} steps to go")
     trained = training.train(lambda: build_model(recipe, prep, cprep), data, run, steps=recipe.steps,
                              batch_size=recipe.batch_size, seed=recipe.seed,
@@ -277,13 +296,18 @@ def make_parser():
                    "model generates --columns given them")
     t.add_argument("--out", required=True, help="run folder")
     t.add_argument("--resume", action="store_true", help="continue the run in --out with its own stored recipe")
+    t.add_argument("--model", choices=["gan", "flow"], help="model family (default gan): a GAN, or a "
+                   "rational-quadratic spline normalising flow (gan4hep.flows)")
+    t.add_argument("--flow-steps", type=int, help=f"flow: coupling steps (default {DEFAULT.flow_steps})")
+    t.add_argument("--bins", type=int, help=f"flow: spline bins (default {DEFAULT.bins})")
     t.add_argument("--preset", choices=sorted(PRESETS), default="default",
                    help="default: full training; quick: a short smoke test (steps, widths, batch size)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--steps", type=int, help="total training steps, generator steps for a GAN (preset default; "
                    "a larger value on an existing run folder trains it further)")
     t.add_argument("--batch-size", type=int, help="events per batch (preset default)")
-    t.add_argument("--widths", help="hidden layer widths of generator and critic, e.g. 256,256,256")
+    t.add_argument("--widths", help="hidden layer widths of generator and critic, e.g. 256,256,256 (flow: the "
+                   "conditioner's width and number of residual blocks)")
     t.add_argument("--latent-dim", type=int, help=f"latent dimension (default {DEFAULT.latent_dim})")
     t.add_argument("--activation", help=f"hidden activation (default {DEFAULT.activation}; relu, trainable_swish, "
                    "...)")
