@@ -8,6 +8,8 @@ a run folder stores ``to_dict(recipe)`` once and a resumed run reads it back wit
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -66,12 +68,15 @@ def to_dict(recipe) -> dict:
     return {f.name: _jsonable(getattr(recipe, f.name)) for f in dataclasses.fields(recipe)}
 
 
-def _like(value, template):
-    """A JSON value converted back to the container type of ``template`` (lists -> tuples where the recipe has
-    tuples)."""
-    if isinstance(template, tuple) and isinstance(value, list):
-        inner = template[0] if template else None
-        return tuple(_like(v, inner) for v in value)
+def _like(value, hint):
+    """A JSON value converted back to the container type the recipe's type hint names (lists -> tuples)."""
+    origin = typing.get_origin(hint)
+    if origin is typing.Union or origin is types.UnionType:  # Optional[...] / X | None: the non-None member
+        hints = [h for h in typing.get_args(hint) if h is not type(None)]
+        return value if value is None or len(hints) != 1 else _like(value, hints[0])
+    if (hint is tuple or origin is tuple) and isinstance(value, list):
+        args = [a for a in typing.get_args(hint) if a is not Ellipsis]
+        return tuple(_like(v, args[0] if len(args) == 1 else None) for v in value)
     return value
 
 
@@ -94,13 +99,10 @@ def from_dict(cls: type[R], data: Mapping, base: R | None = None) -> R:
     missing = sorted(set(fields) - set(data))
     if missing and base is None:
         raise ValueError(f"recipe lacks field(s) {', '.join(missing)} of {cls.__name__}")
+    hints = typing.get_type_hints(cls)
     values = {}
-    for name, field in fields.items():
-        if base is not None:
-            template = getattr(base, name)
-        else:
-            template = None if field.default is dataclasses.MISSING else field.default
-        values[name] = _like(data[name], template) if name in data else template
+    for name in fields:
+        values[name] = _like(data[name], hints.get(name)) if name in data else getattr(base, name)
     return cls(**values)
 
 
