@@ -156,11 +156,18 @@ class GAN(GenerativeModel):
             scaled = g_loss / replicas
         grads = tape.gradient(scaled, self.generator.trainable_weights)
         self.g_optimizer.apply(grads, self.generator.trainable_weights)
+        self.update_ema()
+        return self.record(d_loss=d_loss, g_loss=g_loss, **terms)
+
+    def update_ema(self):
+        """After a generator update: EMA weights <- decay * EMA + (1 - decay) * generator (no-op without EMA)."""
         if self.ema_generator is not None:
             for w_ema, w in zip(self.ema_generator.weights, self.generator.weights):
                 w_ema.assign(self.ema_decay * w_ema + (1.0 - self.ema_decay) * w)
 
-        terms.update(d_loss=d_loss, g_loss=g_loss)
+    def record(self, **terms):
+        """Update the loss trackers with ``terms`` (name -> scalar) and return every tracker's mean: what a
+        ``train_step`` returns. Subclasses with their own ``train_step`` (e.g. a subtraction GAN) end with it."""
         for name, value in terms.items():
             self._trackers[name].update_state(value)
         return {name: t.result() for name, t in self._trackers.items()}
