@@ -14,12 +14,13 @@ from pathlib import Path
 
 import keras
 
+from .errors import RunError
 from .io import write_json
 
 _CKPT = re.compile(r"ckpt-(\d+)\.npz$")
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(RunError):
     """Raised when a loss becomes NaN or infinite."""
 
 
@@ -147,7 +148,7 @@ class PeriodicEvaluation(keras.callbacks.Callback):
         if self.monitor not in result:
             raise KeyError(f"evaluation returned {sorted(result)}, no monitored metric {self.monitor!r}")
         value = result[self.monitor]
-        if math.isfinite(value) and self._better(value):
+        if value is not None and math.isfinite(value) and self._better(value):  # NaN is stored as null
             self.best, self.best_step = value, result["step"]
             return True
         return False

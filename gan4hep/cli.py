@@ -7,9 +7,23 @@
     gan4hep evaluate --run RUN --input validation.root
 
 The run folder is a ``gan4hep.runs.Run``: ``recipe.json`` (every option, written once, so the networks can be
-rebuilt), ``preprocessing.json`` (the min-max scaling, undone on sampling), ``checkpoints/`` (weights and optimizer
-state; ``train`` on the same folder resumes from the newest), ``losses.json``, ``results.json`` and ``model.keras``
-(the exported sampler, physical units). Training goes through ``gan4hep.training.train``.
+rebuilt), ``input.json`` (the input's path, size and sha256, and per column its dtype, range and how it is trained
+and generated), ``preprocessing.json`` (fitted once, on the first invocation, and never refitted; undone on
+sampling), ``checkpoints/`` (weights and optimizer state; ``train`` on the same folder resumes from the newest),
+``losses.json``, ``results.json`` and ``model.keras`` (the exported sampler, physical units). Training goes through
+``gan4hep.training.train``. A later invocation refuses an input file whose content differs from the recorded one.
+
+Columns: integer and boolean columns are dequantised for training (``Dequantise``: + U(-1/2, 1/2)) and generated
+as the nearest integer within the training range, returned with their own dtype (booleans as booleans); float
+columns that are never negative in the training data are generated non-negative (negative values set to 0, with
+a count printed). Placeholders for undefined values (``--missing-value -999``) are either learned (``--missing
+learn``: an indicator feature per column, so the generator reproduces the fraction at the placeholder) or the
+events are dropped (``--missing drop``, with a count printed); without the option a column with a suspect value
+(a large fraction far outside the other values) is named in a warning.
+
+Exit status: 0 on success, 2 for a problem with the user's input (one line naming the file, column or option),
+3 for a run that cannot go on (e.g. a diverged training: one line naming the step and the last good checkpoint),
+130 when interrupted; anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -19,9 +33,10 @@ import dataclasses
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from . import recipes
-from .errors import InputError
+from .errors import EXIT_INPUT, EXIT_RUN, InputError, RunError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +69,8 @@ class Recipe:
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
     log_every: int = 500
+    missing_value: float | None = None  # placeholder of undefined values in the input (e.g. -999)
+    missing: str | None = None  # learn | drop (None: learn, when missing_value is set)
 
     def resolved(self) -> "Recipe":
         """The recipe with the objective-dependent defaults filled in."""
@@ -72,7 +89,11 @@ PRESETS = {"default": DEFAULT,
 
 
 class UserError(Exception):
-    """A problem with the user's input, reported as one line without a traceback."""
+    """A problem with the user's input, reported as one line without a traceback (exit status 2)."""
+
+
+#: Suffix of the indicator feature learned for a column with placeholders (``--missing learn``).
+INDICATOR = "__missing"
 
 
 def _split(text):
@@ -83,6 +104,7 @@ def _split(text):
 # Data and model
 # ---------------------------------------------------------------------------------------------------------------
 def _read(path, columns, tree=None):
+    """The columns of a table, checked: non-empty, numeric (booleans and integers included)."""
     import pandas as pd
 
     from .io import read_table
@@ -90,17 +112,218 @@ def _read(path, columns, tree=None):
     df = read_table(path, tree=tree, columns=list(columns))
     if len(df) == 0:
         raise UserError(f"{path}: the table is empty")
-    for c in columns:
+    for c in df.columns:
         if not pd.api.types.is_numeric_dtype(df[c]) or isinstance(df[c].dtype, pd.CategoricalDtype):
-            raise UserError(f"{path}: column {c!r} is not numeric ({df[c].dtype})")
+            values = df[c].astype(object)
+            bad = pd.to_numeric(values, errors="coerce").isna() & values.notna()
+            first = f": {values[bad].iloc[0]!r} at row {int(bad.to_numpy().argmax())}" if bad.any() else ""
+            raise UserError(f"{path}: column {c!r} is not numeric ({df[c].dtype}){first}")
     return df
 
 
-def build_model(recipe: Recipe, preprocessing=None, context_preprocessing=None):
+def _warn(message):
+    print(f"gan4hep: warning: {message}", file=sys.stderr, flush=True)
+
+
+def _kind(series) -> str:
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(series):
+        return "boolean"
+    if pd.api.types.is_integer_dtype(series):
+        return "integer"
+    return "float"
+
+
+def prepare(df, recipe: Recipe, path: str) -> tuple[Any, Any, dict]:
+    """The training arrays of a table and the record of how they were made (stored as the run's ``input.json``).
+
+    Placeholders (``recipe.missing_value``): ``drop`` removes every event holding one in a generated or context
+    column (the count per column is printed); ``learn`` adds a boolean indicator feature ``<column>__missing`` per
+    generated column that holds them and replaces the placeholders by values resampled from the column's other
+    events (seeded), so the generator learns both the fraction at the placeholder and the distribution of the
+    defined values. Without ``missing_value``, columns with a suspect value (``gan4hep.io.suspect_placeholders``) are
+    named in a warning. Integer and boolean columns are recorded for dequantisation (see ``preprocessing_for``).
+
+    Args:
+        df: the table read from ``path`` with ``recipe.columns + recipe.context``.
+        recipe: the run's recipe.
+        path: the input file (for messages).
+
+    Returns:
+        ``(x, c, record)``: ``x`` float64 ``(n_events, n_features)`` (the generated columns, then the indicators),
+        ``c`` float64 ``(n_events, n_context)`` or None, and the record: ``features``, ``columns`` (per feature:
+        dtype, kind, min, max, training and generation method), ``context`` (dtype, min, max), ``placeholders``,
+        ``events_read``, ``events``.
+
+    Raises:
+        UserError: a context column holding placeholders with ``learn``; a column made only of placeholders; no
+            event left after ``drop``; an unknown ``missing`` policy.
+    """
+    import numpy as np
+
+    from .io import suspect_placeholders
+
+    columns, context = list(recipe.columns), list(recipe.context)
+    n_read = len(df)
+    placeholders = {}
+    value = recipe.missing_value
+    policy = recipe.missing or "learn"
+    if policy not in ("learn", "drop"):
+        raise UserError(f"--missing must be 'learn' or 'drop', got {policy!r}")
+    if value is None:
+        for s in suspect_placeholders(df, columns + context):
+            _warn(f"{path}: column {s['column']!r}: {100 * s['fraction']:.1f}% of the events ({s['count']}) are "
+                  f"exactly {s['value']:g}, far outside its other values [{s['others'][0]:.4g}, "
+                  f"{s['others'][1]:.4g}]: a placeholder for an undefined value? Say how to treat it with "
+                  f"--missing-value {s['value']:g} (--missing learn or drop); it is trained on as a value now")
+    else:
+        at = {c: (df[c].to_numpy(dtype=np.float64) == value) for c in columns + context}
+        if policy == "drop":
+            hit = np.zeros(len(df), bool)
+            for c, m in at.items():
+                if m.any():
+                    print(f"--missing drop: {int(m.sum())} events ({100 * m.mean():.1f}%) have {c} = {value:g}")
+                hit |= m
+            if hit.any():
+                print(f"--missing drop: {int(hit.sum())} of {len(df)} events dropped")
+            df = df.loc[~hit].reset_index(drop=True)
+            if len(df) == 0:
+                raise UserError(f"{path}: every event holds the placeholder {value:g} (--missing drop)")
+            placeholders = {c: {"value": value, "events": int(m.sum()), "method": "events dropped"}
+                            for c, m in at.items() if m.any()}
+        else:
+            bad = [c for c in context if at[c].any()]
+            if bad:
+                raise UserError(f"{path}: context column {bad[0]!r} holds the placeholder {value:g} in "
+                                f"{int(at[bad[0]].sum())} events; --missing learn generates placeholders of "
+                                "generated columns only: pass --missing drop, or fill the context first")
+            rng = np.random.default_rng([int(recipe.seed), 7])
+            df = df.copy()
+            for c in columns:
+                m = at[c]
+                if not m.any():
+                    continue
+                if m.all():
+                    raise UserError(f"{path}: column {c!r} holds only the placeholder {value:g}")
+                defined = df.loc[~m, c].to_numpy()
+                df.loc[m, c] = defined[rng.integers(0, len(defined), int(m.sum()))]
+                df[c + INDICATOR] = m
+                placeholders[c] = {"value": value, "events": int(m.sum()), "fraction": float(m.mean()),
+                                   "indicator": c + INDICATOR,
+                                   "method": "learned: a boolean indicator feature; the placeholders replaced by "
+                                             "values resampled from the column's defined events for training"}
+    features = columns + [c + INDICATOR for c in columns if c + INDICATOR in df]
+    info = {}
+    for c in features:
+        kind, x = _kind(df[c]), df[c].to_numpy(dtype=np.float64)
+        entry = {"dtype": str(df[c].dtype), "kind": kind, "min": float(x.min()), "max": float(x.max())}
+        if kind == "float":
+            entry["training"] = "as read"
+            entry["generation"] = ("negative values set to 0 (the column is never negative in the training data)"
+                                   if x.min() >= 0 else "as generated")
+        else:
+            entry["training"] = "uniform dequantisation, + U(-1/2, 1/2) (gan4hep.flows.preprocessing.Dequantise)"
+            entry["generation"] = (f"the nearest integer within [{x.min():g}, {x.max():g}], as {df[c].dtype}"
+                                   if kind == "integer" else "the nearest of 0 and 1, as bool")
+        info[c] = entry
+    ctx = {c: {"dtype": str(df[c].dtype), "kind": _kind(df[c]), "min": float(df[c].min()),
+               "max": float(df[c].max())} for c in context}
+    record = {"features": features, "columns": info, "context": ctx, "placeholders": placeholders,
+              "events_read": n_read, "events": len(df)}
+    x = df[features].to_numpy(dtype=np.float64)
+    c = df[context].to_numpy(dtype=np.float64) if context else None
+    return x, c, record
+
+
+def preprocessing_for(record: dict, seed: int):
+    """The (unfitted) pipeline of a run's features: ``Dequantise`` on the integer and boolean features, then
+    min-max scaling onto [-1, 1]."""
+    from .preprocessing import MinMax, Pipeline
+
+    features = record["features"]
+    discrete = [c for c in features if record["columns"][c]["kind"] != "float"]
+    steps = [MinMax(-1.0, 1.0)]
+    if discrete:
+        from .flows.preprocessing import Dequantise
+
+        steps.insert(0, Dequantise("uniform", 1.0, seed=int(seed), columns=discrete))
+    return Pipeline(steps, names=features)
+
+
+def discrete_without_dequantisation(prep, record: dict) -> bool:
+    """True if the run has integer or boolean features but its pipeline (fitted by an older version) has no
+    ``Dequantise`` step."""
+    has = any(type(step).__name__ == "Dequantise" for step in getattr(prep, "steps", []))
+    return not has and any(record["columns"][f]["kind"] != "float" for f in record["features"])
+
+
+def postprocess(values, record: dict | None, columns) -> tuple[Any, list[str]]:
+    """Generated features ``(n, n_features)`` in physical units as the table the user asked for.
+
+    Integers and booleans get their recorded dtype (the preprocessing already rounded them into the training
+    range), features never negative in the training data have negative values set to 0 (counted), learned
+    placeholders are put back where the indicator is set, and the indicators are removed.
+
+    Returns:
+        ``(DataFrame with columns ``columns``, notes)``: one note per change made, for printing.
+    """
+    import numpy as np
+    import pandas as pd
+
+    if record is None:  # a run of an older version: no record of the columns
+        return pd.DataFrame(values, columns=list(columns)), []
+    features = record["features"]
+    df = pd.DataFrame(np.asarray(values, dtype=np.float64), columns=features)
+    notes = []
+    for c in features:
+        info = record["columns"][c]
+        if info["kind"] == "boolean":
+            df[c] = np.rint(df[c].to_numpy()).clip(0, 1).astype(bool)
+        elif info["kind"] == "integer":
+            df[c] = np.clip(np.rint(df[c].to_numpy()), info["min"], info["max"]).astype(info["dtype"])
+        elif info["min"] >= 0:
+            neg = df[c].to_numpy() < 0
+            if neg.any():
+                df.loc[neg, c] = 0.0
+                notes.append(f"{c}: {int(neg.sum())} negative values set to 0 (never negative in the training "
+                             "data)")
+    for c, ph in record.get("placeholders", {}).items():
+        if "indicator" in ph:
+            flag = df.pop(ph["indicator"]).to_numpy(dtype=bool)
+            if np.issubdtype(df[c].dtype, np.integer):
+                df[c] = df[c].astype(np.result_type(df[c].dtype, np.min_scalar_type(int(ph["value"]))))
+            df.loc[flag, c] = ph["value"]
+            notes.append(f"{c}: {int(flag.sum())} events ({100 * flag.mean():.1f}%) at the placeholder "
+                         f"{ph['value']:g} (trained: {100 * ph['fraction']:.1f}%)")
+    return df[list(columns)], notes
+
+
+def _drop_placeholders(df, recipe, record, path, what):
+    """Apply a run's ``--missing drop`` to a table used for generation or evaluation (count printed)."""
+    import numpy as np
+
+    if record is None or recipe.missing_value is None or (recipe.missing or "learn") != "drop":
+        return df
+    hit = np.zeros(len(df), bool)
+    for c in df.columns:
+        if c in recipe.columns or c in recipe.context:
+            hit |= df[c].to_numpy(dtype=np.float64) == recipe.missing_value
+    if hit.any():
+        print(f"--missing drop (the run's): {int(hit.sum())} of {len(df)} events of {path} dropped from the {what}")
+    return df.loc[~hit].reset_index(drop=True)
+
+
+def build_model(recipe: Recipe, preprocessing=None, context_preprocessing=None, features=None):
     """The compiled model described by a run's recipe: a GAN (generator and critic MLPs of ``widths``) or a
     rational-quadratic spline flow (``flow_steps`` couplings with ``bins`` bins, residual conditioners of width
-    ``widths[0]`` and ``len(widths)`` blocks; a masked autoregressive one for a single unconditional column)."""
+    ``widths[0]`` and ``len(widths)`` blocks; a masked autoregressive one for a single unconditional column).
+    ``features``: the model's features when they are more than ``recipe.columns`` (learned placeholder
+    indicators)."""
     import keras
+
+    if features is not None:
+        recipe = dataclasses.replace(recipe, columns=tuple(features))
 
     if recipe.model == "flow":
         from .flows import maf, spline_flow
@@ -139,31 +362,35 @@ def build_model(recipe: Recipe, preprocessing=None, context_preprocessing=None):
 
 
 def load_run(path):
-    """(model with the newest checkpoint loaded, recipe) of a run folder written by ``gan4hep train``."""
+    """(model with the newest checkpoint loaded, recipe, input record or None) of a run folder written by
+    ``gan4hep train``."""
     from .runs import Run
 
     run = Run(path)
     if not run.exists():
         raise UserError(f"{path}: not a gan4hep run folder (no {Run.RECIPE})")
     recipe = recipes.from_dict(Recipe, run.recipe(), base=DEFAULT)
+    record = run.input_record()
+    record = record if record and "features" in record else None
     cprep = run.load_preprocessing("context_preprocessing") if recipe.context else None
-    model = build_model(recipe, run.load_preprocessing(), cprep)
+    model = build_model(recipe, run.load_preprocessing(), cprep, features=record and record["features"])
     run.restore(model, prefer_best=False)
-    return model, recipe
+    return model, recipe, record
 
 
-def _sample_frame(model, recipe, n, context, seed):
-    """Sampled events as a DataFrame: context columns (if any) then the generated columns."""
+def _sample_frame(model, recipe, n, context, seed, record=None):
+    """Sampled events as a DataFrame (context columns, if any, as read, then the generated columns) and the notes
+    of ``postprocess``."""
     import pandas as pd
 
     ctx = None if context is None else context[list(recipe.context)].to_numpy(dtype="float64")
-    out = pd.DataFrame(model.sample(n, context=ctx, seed=seed), columns=list(recipe.columns))
+    out, notes = postprocess(model.sample(n, context=ctx, seed=seed), record, recipe.columns)
     if ctx is not None:
-        out = pd.concat([pd.DataFrame(ctx, columns=list(recipe.context)), out], axis=1)
-    return out
+        out = pd.concat([context[list(recipe.context)].reset_index(drop=True), out], axis=1)
+    return out, notes
 
 
-def _context_rows(recipe, path, tree, n, seed):
+def _context_rows(recipe, record, path, tree, n, seed):
     """Context rows for ``n`` events: all rows of ``path`` (n=None) or ``n`` rows drawn with replacement."""
     import numpy as np
 
@@ -171,7 +398,7 @@ def _context_rows(recipe, path, tree, n, seed):
         return None, n
     if path is None:
         raise UserError(f"this run is conditional on {list(recipe.context)}: pass --input FILE holding them")
-    df = _read(path, recipe.context, tree)
+    df = _drop_placeholders(_read(path, recipe.context, tree), recipe, record, path, "context rows")
     if n is None or n == len(df):
         return df.reset_index(drop=True), len(df)
     rows = np.random.default_rng(seed).integers(0, len(df), n)
@@ -181,57 +408,100 @@ def _context_rows(recipe, path, tree, n, seed):
 # ---------------------------------------------------------------------------------------------------------------
 # Commands
 # ---------------------------------------------------------------------------------------------------------------
+def _fit_or_load(run, name, make, data):
+    """The run's fitted pipeline ``RUN/<name>.json``: loaded if it exists (never refitted), else fitted on ``data``
+    and saved; always returned as read back from the file, so a first and a resumed invocation transform the data
+    identically."""
+    if not (run / f"{name}.json").exists():
+        run.save_preprocessing(make().fit(data), name)
+    return run.load_preprocessing(name)
+
+
 def cmd_train(args):
     from . import training
+    from .io import fingerprint, table_columns
     from .preprocessing import MinMax, Pipeline
-    from .runs import Run
+    from .runs import Run, RunMismatch
 
-    options = {k: getattr(args, k) for k in ("model", "flow_steps", "bins", "steps", "batch_size", "latent_dim", "activation", "objective", "noise",
-                                             "lr", "beta1", "beta2", "n_critic", "clip", "regulariser_weight",
-                                             "ema_decay", "checkpoint_every", "log_every")}
-    if not args.resume and not args.input:
-        raise UserError("--input is required to start a run (or pass --resume to continue the one in --out)")
-    recipe = recipes.override(recipes.select(PRESETS, args.preset), input=args.input and str(args.input),
-                              tree=args.tree,
-                              columns=_split(args.columns), context=_split(args.context), seed=args.seed,
-                              widths=tuple(int(w) for w in _split(args.widths)) or None, **options).resolved()
-    if not args.resume:
+    options = {k: getattr(args, k) for k in ("model", "flow_steps", "bins", "steps", "batch_size", "latent_dim",
+                                             "activation", "objective", "noise", "lr", "beta1", "beta2", "n_critic",
+                                             "clip", "regulariser_weight", "ema_decay", "checkpoint_every",
+                                             "log_every", "missing_value", "missing")}
+    run = Run(args.out)
+    mutable = ("steps",)
+    if args.resume:
+        recipe = recipes.from_dict(Recipe, run.start({}, resume=True), base=DEFAULT)
+    else:
+        if not args.input:
+            raise UserError("--input is required to start a run (or pass --resume to continue the one in --out)")
+        recipe = recipes.override(recipes.select(PRESETS, args.preset), input=str(args.input), tree=args.tree,
+                                  columns=_split(args.columns), context=_split(args.context), seed=args.seed,
+                                  widths=tuple(int(w) for w in _split(args.widths)) or None, **options).resolved()
         if not recipe.columns:
             raise UserError("--columns is empty: name the features to generate, e.g. --columns pt,eta,phi")
+        # a fixed-size array branch stands for its columns (p3 -> p3_0, p3_1, p3_2)
+        recipe = dataclasses.replace(recipe, columns=tuple(table_columns(recipe.input, recipe.columns, recipe.tree)),
+                                     context=tuple(table_columns(recipe.input, recipe.context, recipe.tree))
+                                     if recipe.context else ())
         if set(recipe.columns) & set(recipe.context):
             raise UserError(f"columns {sorted(set(recipe.columns) & set(recipe.context))} are both generated and "
                             "context")
-    run = Run(args.out)
-    stored = run.start(recipes.to_dict(recipe), resume=args.resume, mutable=("steps",))
-    recipe = recipes.from_dict(Recipe, stored, base=DEFAULT)
+        if run.exists():
+            run.check_recipe(recipes.to_dict(recipe), mutable=mutable)
 
-    df = _read(recipe.input, recipe.columns + recipe.context, recipe.tree)
-    if len(df) < recipe.batch_size:
-        raise UserError(f"{recipe.input}: {len(df)} events is fewer than one batch (--batch-size "
-                        f"{recipe.batch_size})")
-    x = df[list(recipe.columns)].to_numpy(dtype="float64")
-    prep = Pipeline([MinMax(-1.0, 1.0)], names=list(recipe.columns)).fit(x)
-    run.save_preprocessing(prep)
-    cprep = None
-    data = prep.transform(x)
-    if recipe.context:
-        c = df[list(recipe.context)].to_numpy(dtype="float64")
-        cprep = Pipeline([MinMax(-1.0, 1.0)], names=list(recipe.context)).fit(c)
-        run.save_preprocessing(cprep, "context_preprocessing")
-        data = (data, cprep.transform(c))
+    # everything about the input is checked before anything is written
+    source = str(args.input) if (args.resume and args.input) else recipe.input
+    print_path = source if source == recipe.input else f"{source} (recorded as {recipe.input})"
+    stamp = fingerprint(source)
+    run.check_input(stamp)
+    df = _read(source, recipe.columns + recipe.context, recipe.tree)
+    x, c, record = prepare(df, recipe, source)
+    stored = run.input_record()
+    if stored is not None and "features" in stored and stored["features"] != record["features"]:
+        raise RunMismatch(f"{run.path} was trained on features {stored['features']}, this input gives "
+                          f"{record['features']}: use a new --out")
+    if len(x) < recipe.batch_size:
+        raise UserError(f"{source}: {len(x)} events is fewer than one batch (--batch-size {recipe.batch_size})")
 
-    done = run.results().get("trained_steps", 0)
-    what = (f"objective {recipe.objective} (n_critic {recipe.n_critic})" if recipe.model == "gan"
-            else f"spline flow ({recipe.flow_steps} steps, {recipe.bins} bins)")
-    print(f"gan4hep train [preset {recipe.preset}]: {recipe.model}, {len(df)} events, features "
-          f"{list(recipe.columns)}" + (f", context {list(recipe.context)}" if recipe.context else "") + f", {what}, "
-          + (f"resuming at step {done}, " if done else "") + f"{max(recipe.steps - done, 0)} steps to go")
-    trained = training.train(lambda: build_model(recipe, prep, cprep), data, run, steps=recipe.steps,
-                             batch_size=recipe.batch_size, seed=recipe.seed,
-                             steps_per_epoch=max(1, recipe.log_every), checkpoint_every=recipe.checkpoint_every,
-                             keep_checkpoints=recipe.keep_checkpoints, verbose=args.verbose, shuffle_buffer=100_000,
-                             strategy=training.get_strategy(args.strategy))
-    trained.model.export(run / Run.MODEL)
+    with run.lock():
+        gone = run.clean_partial()
+        if gone:
+            print(f"removed {len(gone)} partial file(s) left by a killed process: {[p.name for p in gone]}")
+        recipe = recipes.from_dict(Recipe, run.start(recipes.to_dict(recipe), resume=args.resume, mutable=mutable),
+                                   base=DEFAULT)
+        features = record["features"]
+        prep = _fit_or_load(run, "preprocessing", lambda: preprocessing_for(record, recipe.seed), x)
+        if list(prep.names_ or []) != features:
+            raise RunMismatch(f"{run.path}: preprocessing.json is for features {prep.names_}, not {features}: use a "
+                              "new --out")
+        if discrete_without_dequantisation(prep, record):  # a run of an older version: its scaling as it was
+            for f in record["features"]:
+                if record["columns"][f]["kind"] != "float":
+                    record["columns"][f]["training"] = "as read (the run predates dequantisation)"
+        cprep = None
+        data = prep.transform(x)
+        if recipe.context:
+            cprep = _fit_or_load(run, "context_preprocessing",
+                                 lambda: Pipeline([MinMax(-1.0, 1.0)], names=list(recipe.context)), c)
+            data = (data, cprep.transform(c))
+        if stored is None or "features" not in stored:
+            run.record_input({"fingerprint": stamp, "tree": recipe.tree, **record})
+
+        done = run.results().get("trained_steps", 0)
+        what = (f"objective {recipe.objective} (n_critic {recipe.n_critic})" if recipe.model == "gan"
+                else f"spline flow ({recipe.flow_steps} steps, {recipe.bins} bins)")
+        discrete = [f for f in features if record["columns"][f]["kind"] != "float"]
+        print(f"gan4hep train [preset {recipe.preset}]: {recipe.model}, {len(x)} events of {print_path}, features "
+              f"{features}" + (f", context {list(recipe.context)}" if recipe.context else "") + f", {what}, "
+              + (f"dequantised {discrete}, " if discrete else "")
+              + (f"resuming at step {done}, " if done else "") + f"{max(recipe.steps - done, 0)} steps to go",
+              flush=True)
+        trained = training.train(lambda: build_model(recipe, prep, cprep, features=features), data, run,
+                                 steps=recipe.steps, batch_size=recipe.batch_size, seed=recipe.seed,
+                                 steps_per_epoch=max(1, recipe.log_every), checkpoint_every=recipe.checkpoint_every,
+                                 keep_checkpoints=recipe.keep_checkpoints, verbose=args.verbose,
+                                 shuffle_buffer=100_000, strategy=training.get_strategy(args.strategy))
+        trained.model.export(run / Run.MODEL)
     print(f"done: step {trained.final_step}; run folder {run.path}")
     return 0
 
@@ -239,37 +509,71 @@ def cmd_train(args):
 def cmd_generate(args):
     from .io import write_table
 
-    model, recipe = load_run(args.run)
-    context, n = _context_rows(recipe, args.input, args.tree, args.samples, args.seed)
+    model, recipe, record = load_run(args.run)
+    context, n = _context_rows(recipe, record, args.input, args.tree, args.samples, args.seed)
     if n is None:
         raise UserError("--samples is required for an unconditional run")
-    df = _sample_frame(model, recipe, n, context, args.seed)
+    df, notes = _sample_frame(model, recipe, n, context, args.seed, record)
     write_table(df, args.out)
     print(f"gan4hep generate [preset {recipe.preset}]: {n} events from {args.run} (step {model.step}) -> {args.out}")
+    for note in notes:
+        print(f"  {note}")
     return 0
 
 
+def _undefined_reasons(attrs, classifier_reason):
+    """Why each undefined (NaN) whole-event number of a fidelity report is undefined."""
+    import math
+
+    reasons = {}
+    for k, v in attrs.items():
+        if isinstance(v, float) and not math.isfinite(v):
+            if k.startswith("classifier_auc"):
+                reasons[k] = classifier_reason or "the classifier test gave no finite value"
+            elif k == "max_abs_correlation_difference":
+                reasons[k] = ("a feature is constant in the reference or the generated sample (a collapsed "
+                              "generator?): its correlations are undefined")
+            else:
+                reasons[k] = "undefined for these samples"
+    return reasons
+
+
 def cmd_evaluate(args):
+    import math
+
     import numpy as np
 
     from .io import atomic_path, markdown_table, write_json
     from .metrics import fidelity_report
     from .plotting import grid_hist_ratio, save_figure
 
-    model, recipe = load_run(args.run)
+    model, recipe, record = load_run(args.run)
     columns = list(recipe.columns)
-    ref = _read(args.input, recipe.context + recipe.columns, args.tree)
+    wanted = list(dict.fromkeys(list(recipe.context) + columns + ([args.weight] if args.weight else [])))
+    ref = _drop_placeholders(_read(args.input, wanted, args.tree), recipe, record, args.input, "reference")
     if args.max_events and args.max_events < len(ref):
         ref = ref.iloc[np.random.default_rng(args.seed).choice(len(ref), args.max_events, replace=False)]
     ref = ref.reset_index(drop=True)
-    gen = _sample_frame(model, recipe, len(ref), ref if recipe.context else None, args.seed)
-    report = fidelity_report(ref[columns], gen[columns], columns, classifier=not args.no_classifier, seed=args.seed)
+    gen, _ = _sample_frame(model, recipe, len(ref), ref if recipe.context else None, args.seed, record)
+    weights = None if not args.weight else ref[args.weight].to_numpy(dtype=np.float64)
+    classifier, why = not args.no_classifier, "not computed (--no-classifier)" if args.no_classifier else None
+    if classifier and weights is not None and (weights < 0).any():
+        classifier, why = False, (f"not computed: {int((weights < 0).sum())} negative weights in {args.weight!r}; "
+                                  "the classifier test is not defined for them")
+        _warn(f"classifier test skipped: {why}")
+    report = fidelity_report(ref[columns], gen[columns], columns, classifier=classifier, seed=args.seed,
+                             weights_ref=weights)
     out = Path(args.out) if args.out else Path(args.run) / "evaluation"
+    attrs = {k: float(v) for k, v in report.attrs.items()}
     summary = {"preset": recipe.preset, "step": model.step, "events": len(ref), "input": str(args.input),
-               **{k: float(v) for k, v in report.attrs.items()}}
+               "weight": args.weight, **{k: (v if math.isfinite(v) else None) for k, v in attrs.items()}}
+    undefined = _undefined_reasons(attrs, why)
+    if undefined:
+        summary["undefined"] = undefined
     header = (f"gan4hep evaluate [preset {recipe.preset}], run {args.run} at step {model.step}, "
-              f"{len(ref)} events of {args.input}\n\n")
-    footer = "\n" + "\n".join(f"- {k}: {v:.4g}" for k, v in summary.items() if isinstance(v, float)) + "\n"
+              f"{len(ref)} events of {args.input}" + (f" weighted by {args.weight}" if args.weight else "") + "\n\n")
+    footer = "\n" + "\n".join(f"- {k}: {v:.4g}" if math.isfinite(v) else f"- {k}: undefined ({undefined[k]})"
+                              for k, v in attrs.items()) + "\n"
     text = header + markdown_table(report, index=True) + footer
     with atomic_path(out / "fidelity.csv") as tmp:
         report.to_csv(tmp)
@@ -325,6 +629,11 @@ def make_parser():
     t.add_argument("--checkpoint-every", type=int, help=f"default {DEFAULT.checkpoint_every}")
     t.add_argument("--log-every", type=int, help=f"steps per logged epoch in losses.json (default "
                    f"{DEFAULT.log_every})")
+    t.add_argument("--missing-value", type=float, help="the placeholder your ntuple uses for undefined values "
+                   "(e.g. -999): never trained on as a value; see --missing")
+    t.add_argument("--missing", choices=["learn", "drop"], help="with --missing-value: learn (default; the "
+                   "generator learns the fraction of events at the placeholder, per column) or drop (events holding "
+                   "it are removed, with a count printed)")
     t.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2], help="Keras fit verbosity")
     t.add_argument("--strategy", choices=["default", "mirrored"], default="default",
                    help="mirrored: tf.distribute.MirroredStrategy over all GPUs of this host (--batch-size is the "
@@ -346,6 +655,8 @@ def make_parser():
     e.add_argument("--input", required=True, help="reference table (conditional runs take the context from it)")
     e.add_argument("--tree", help="TTree / group of --input")
     e.add_argument("--max-events", type=int, default=100_000, help="at most this many reference events")
+    e.add_argument("--weight", help="column of --input holding per-event weights of the reference (negative "
+                   "weights are allowed; the classifier test is then skipped, with the reason in summary.json)")
     e.add_argument("--out", help="output folder (default RUN/evaluation)")
     e.add_argument("--seed", type=int, default=0)
     e.add_argument("--no-classifier", action="store_true", help="skip the classifier two-sample test")
@@ -353,16 +664,41 @@ def make_parser():
     return p
 
 
+def _quiet_tensorflow() -> None:
+    """Silence TensorFlow's C++ log where it is noise: on a machine without an NVIDIA driver the failed ``cuInit``
+    is expected (level 3: errors too); with a driver its errors are kept (level 2). A value the user set wins."""
+    level = "2" if Path("/proc/driver/nvidia/version").exists() else "3"
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", level)
+
+
+def _exit_status(err: BaseException) -> int | None:
+    """The exit status of an error the package raises on purpose, or None for a bug (which keeps its traceback)."""
+    if isinstance(err, (UserError, InputError, FileNotFoundError)):
+        return EXIT_INPUT
+    callbacks = sys.modules.get("gan4hep.callbacks")
+    if isinstance(err, RunError) or (callbacks is not None and isinstance(err, callbacks.TrainingDiverged)):
+        return EXIT_RUN
+    return None
+
+
 def main(argv=None):
-    """Entry point of the ``gan4hep`` console script; returns the exit status."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    """Entry point of the ``gan4hep`` console script; returns the exit status (see the module docstring)."""
+    _quiet_tensorflow()
     parser = make_parser()
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (UserError, InputError, FileNotFoundError) as err:  # the user's input; anything else is a bug
-        print(f"gan4hep {args.command}: error: {err}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print(f"gan4hep {args.command}: interrupted" + ("; the run folder keeps its newest checkpoint: continue "
+                                                        "with --resume" if args.command == "train" else ""),
+              file=sys.stderr)
+        return 130
+    except Exception as err:  # noqa: BLE001 (re-raised unless deliberate)
+        status = _exit_status(err)
+        if status is None:  # a bug: keep the traceback
+            raise
+        print(f"gan4hep {args.command}: error: {' '.join(str(err).split())}", file=sys.stderr)
+        return status
 
 
 if __name__ == "__main__":

@@ -1,16 +1,25 @@
-"""Reading and writing tables: ROOT (uproot TTrees), parquet, CSV, HDF5 — always atomically.
+"""Reading and writing tables: ROOT (uproot TTrees and RNTuples), parquet, CSV, HDF5 — always atomically.
 
-ROOT tables are flat TTrees written with ``mktree`` + ``extend`` (never RNTuple). String / categorical columns are
-stored in ROOT as int32 codes plus a JSON TObjString ``<tree>__categories`` and decoded back on reading; free-form
-metadata lives in the TObjString ``<tree>__metadata`` (see ``read_metadata``). HDF5 files hold one group per table
-(default ``events``) with one dataset per column (h5py; PyTables is not needed).
+``read_table`` reads every branch, field or dataset into flat columns (fixed-size arrays as ``name_0, name_1, ...``,
+records as ``name.field``) or refuses it naming the file, the table, the branch and its type; ``fingerprint`` and
+``suspect_placeholders`` are the checks a run makes on its input.
+
+ROOT tables are written as flat TTrees with ``mktree`` + ``extend`` (never RNTuple). String / categorical columns
+are stored in ROOT as int32 codes plus a JSON TObjString ``<tree>__categories`` and decoded back on reading;
+free-form metadata lives in the TObjString ``<tree>__metadata`` (see ``read_metadata``). HDF5 files hold one group
+per table (default ``events``) with one dataset per column (h5py; PyTables is not needed); datasets at the root of
+a file (CaloChallenge style) are read as the table ``/``. JSON is written strictly: NaN and inf become ``null``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
 import json
+import math
 import os
+import re
 from pathlib import Path
 from typing import Any, Collection, Iterable, Iterator, Mapping, Sequence
 
@@ -19,8 +28,9 @@ import pandas as pd
 
 from .errors import InputError, MissingInput
 
-__all__ = ["atomic_path", "read_table", "write_table", "write_json", "markdown_table", "read_metadata", "write_root",
-           "root_tree_names", "check_finite", "SUFFIXES"]
+__all__ = ["atomic_path", "read_table", "table_columns", "write_table", "write_json", "markdown_table",
+           "read_metadata", "write_root", "root_tree_names", "check_finite", "fingerprint", "suspect_placeholders",
+           "stale_partial_files", "SUFFIXES"]
 
 #: File extensions ``read_table`` / ``write_table`` understand (matched case-insensitively).
 SUFFIXES = (".root", ".parquet", ".csv", ".h5", ".hdf5")
@@ -58,6 +68,37 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
             tmp.unlink()
 
 
+_PARTIAL = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.tmp[^/]*$")
+
+
+def stale_partial_files(folder: PathLike) -> list[Path]:
+    """Temporary files in ``folder`` (not recursive) left by an ``atomic_path`` writer that was killed (``kill -9``,
+    power loss) before its rename: their writing process no longer exists. The finished files they were to
+    replace are intact; the partial files can be deleted.
+
+    Returns:
+        The stale temporary files, sorted (empty if ``folder`` does not exist).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    stale = []
+    for p in folder.iterdir():
+        m = _PARTIAL.match(p.name)
+        if not m or not p.is_file():
+            continue
+        pid = int(m.group("pid"))
+        if pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            stale.append(p)
+        except PermissionError:  # another user's live process
+            pass
+    return sorted(stale)
+
+
 def _suffix(path):
     suffix = Path(path).suffix.lower()
     if suffix not in SUFFIXES:
@@ -65,8 +106,13 @@ def _suffix(path):
     return suffix
 
 
+#: ROOT classes ``read_table`` reads as tables.
+_ROOT_TABLES = ("TTree", "ROOT::RNTuple", "ROOT::Experimental::RNTuple")
+
+
 def root_tree_names(path: PathLike) -> list[str]:
-    """Names of the TTrees in a ROOT file (without cycle numbers), sorted.
+    """Names of the tables in a ROOT file, TTrees and RNTuples (without cycle numbers; inside a TDirectory as
+    ``dir/name``), sorted.
 
     Raises:
         FileNotFoundError, OSError: from ``uproot.open`` (missing or unreadable file).
@@ -74,19 +120,32 @@ def root_tree_names(path: PathLike) -> list[str]:
     import uproot
 
     with uproot.open(path) as f:
-        return sorted({k.split(";")[0] for k, c in f.classnames().items() if c == "TTree"})
+        return sorted({k.split(";")[0] for k, c in f.classnames().items() if c in _ROOT_TABLES})
 
 
-def _pick_tree(path, tree, names):
+def _root_contents(f) -> str:
+    """What a ROOT file holds, for error messages: ``TH1F 'h', TObjString 'note'`` (or ``nothing``)."""
+    items = sorted({(c, k.split(";")[0]) for k, c in f.classnames().items()})
+    return ", ".join(f"{c} {k!r}" for c, k in items[:20]) + (f" and {len(items) - 20} more" if len(items) > 20
+                                                                else "") if items else "nothing"
+
+
+def _pick_tree(path, tree, names, kind="TTree or RNTuple", contents=None):
+    """The table to read: ``tree`` if given, else the only one, else ``events``; errors name the ``--tree`` option
+    and list what the file holds."""
+    holds = f"; the file holds: {contents}" if contents is not None else ""
     if tree is not None:
         if tree not in names:
-            raise MissingInput(f"{path}: no TTree {tree!r}; trees in the file: {names}")
+            raise MissingInput(f"{path}: no {kind} {tree!r} (--tree); tables in the file: {names}{holds}")
         return tree
     if len(names) == 1:
         return names[0]
     if "events" in names:
         return "events"
-    raise MissingInput(f"{path}: {len(names)} TTrees {names}; pass tree=... to choose one")
+    if not names:
+        raise MissingInput(f"{path}: no table ({kind}) in the file{holds or '; the file is empty'}")
+    raise MissingInput(f"{path}: {len(names)} tables ({kind}) {names} and none called 'events': choose one with "
+                       f"--tree NAME (tree= in gan4hep.io.read_table)")
 
 
 def check_finite(df: pd.DataFrame, columns: Iterable[str] | None = None, path: PathLike = "table") -> None:
@@ -98,7 +157,7 @@ def check_finite(df: pd.DataFrame, columns: Iterable[str] | None = None, path: P
         path: the file name used in the error message.
 
     Raises:
-        ValueError: naming the first column holding NaN or inf, with the count and the first row.
+        InputError (a ValueError): naming the first column holding NaN or inf, with the count and the first row.
         KeyError: a name in ``columns`` is not a column of ``df``.
     """
     columns = list(df.columns) if columns is None else list(columns)
@@ -112,85 +171,490 @@ def check_finite(df: pd.DataFrame, columns: Iterable[str] | None = None, path: P
                              f"{int(np.argmax(bad))})")
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# The columns of a file: every branch, field or dataset becomes one or more flat columns, or is refused by name
+# ---------------------------------------------------------------------------------------------------------------
+class _Refused(Exception):
+    """A branch / field / dataset that cannot become a column (the argument says why)."""
+
+
+@dataclasses.dataclass
+class _Schema:
+    """The columns a table offers: ``columns`` maps each column name to how the reader gets it (format-specific);
+    ``branches`` maps each branch / field / dataset to its columns (several for a fixed-size array or a record);
+    ``refused`` maps those that cannot become columns to the reason; ``what`` describes the table for messages."""
+
+    what: str
+    columns: dict[str, Any] = dataclasses.field(default_factory=dict)
+    branches: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    refused: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def add(self, branch: str, leaves: Sequence[tuple[str, Any]]) -> None:
+        for column, how in leaves:
+            if column in self.columns:
+                raise InputError(f"{self.what}: column name {column!r} occurs twice (branch {branch!r} expands to "
+                                 f"it, and another branch has it)")
+            self.columns[column] = how
+        self.branches[branch] = [c for c, _ in leaves]
+
+    def resolve(self, want: Sequence[str] | None) -> list[str]:
+        """The columns to read for ``want`` (None: all); a branch name stands for all its columns.
+
+        Raises:
+            MissingInput: names that are neither a column nor a branch (lists the available ones).
+            InputError: a requested branch (or, reading all, any branch) that cannot become a column.
+        """
+        if want is None:
+            if self.refused:
+                why = next(iter(self.refused.values()))
+                raise InputError(f"{self.what}: {why}; it cannot become a column, so the whole table cannot be "
+                                 f"read: name the columns to read (--columns, columns= in read_table)")
+            return list(self.columns)
+        out, missing = [], []
+        for name in want:
+            if name in self.columns:
+                out.append(name)
+            elif name in self.branches:
+                out.extend(self.branches[name])
+            elif name in self.refused:
+                raise InputError(f"{self.what}: {self.refused[name]}; it cannot become a column")
+            else:
+                missing.append(name)
+        if missing:
+            available = list(self.columns) + [f"{b} (not readable)" for b in self.refused]
+            raise MissingInput(f"{self.what}: missing columns {missing}; available: {available}")
+        return out
+
+
+def _ak_leaves(column: str, typ, path: tuple = ()) -> list[tuple[str, tuple]]:
+    """Flat columns of one awkward type: ``[(column name, (path of field names / fixed indices, kind))]``.
+
+    Numbers and booleans are one column; a fixed-size array ``float[3]`` becomes ``name_0, name_1, name_2``
+    (``name_i_j`` for ``[n][m]``); a record (struct) becomes ``name.field``; a string is one (str) column.
+
+    Raises:
+        _Refused: a jagged list, a union, complex numbers or an unknown type.
+    """
+    import awkward as ak
+
+    T = ak.types
+    optional = isinstance(typ, T.OptionType)
+    if optional:
+        typ = typ.content
+    if typ.parameter("__array__") in ("string", "bytestring"):
+        return [(column, (path, "string", optional))]
+    if isinstance(typ, T.NumpyType):
+        if typ.primitive.startswith("complex"):
+            raise _Refused(f"complex numbers ({typ.primitive})")
+        if typ.primitive.startswith(("datetime", "timedelta")):
+            raise _Refused(f"a date or time ({typ.primitive})")
+        return [(column, (path, typ.primitive, optional))]
+    if isinstance(typ, T.RegularType):
+        if typ.size == 0:
+            raise _Refused("an array of size 0")
+        return [leaf for i in range(typ.size) for leaf in _ak_leaves(f"{column}_{i}", typ.content, path + (i,))]
+    if isinstance(typ, T.RecordType):
+        return [leaf for f, c in zip(typ.fields, typ.contents) for leaf in _ak_leaves(f"{column}.{f}", c, path + (f,))]
+    if isinstance(typ, T.ListType):
+        raise _Refused("a variable number of values per event (jagged)")
+    if isinstance(typ, T.UnionType):
+        raise _Refused("a union of several types")
+    raise _Refused("a type that is not a number, boolean, string, fixed-size array or record")
+
+
+def _ak_column(array, how, what: str, column: str) -> np.ndarray:
+    """One flat numpy column out of a branch's awkward array, following the path of ``_ak_leaves``."""
+    import awkward as ak
+
+    path, kind, optional = how
+    x = array
+    for p in path:
+        x = x[p] if isinstance(p, str) else x[:, p]
+    if optional:
+        none = ak.to_numpy(ak.is_none(x, axis=0))
+        if none.any():
+            raise InputError(f"{what}: column {column!r} has {int(none.sum())} missing (None) values (first at row "
+                             f"{int(np.argmax(none))})")
+        x = ak.drop_none(x, axis=0)
+    if kind == "string":
+        return np.asarray(ak.to_list(x), dtype=object)
+    return np.asarray(ak.to_numpy(x))
+
+
+def _root_schema(f, path, name):
+    """The ``_Schema`` of TTree / RNTuple ``name`` in the open ROOT file ``f``, and the table object."""
+    t = f[name]
+    kind = "RNTuple" if "RNTuple" in type(t).__name__ else "TTree"
+    schema = _Schema(f"{path}: {kind} {name!r}")
+    branches = list(t.keys(recursive=False))
+    types: dict[str, Any] = {}
+    try:
+        probe = t.arrays(branches, entry_stop=0) if branches else {}
+        types = {b: probe[b].type.content for b in branches}
+    except Exception:  # noqa: BLE001 (one branch uproot cannot read, e.g. an unknown class: find which)
+        for b in branches:
+            try:
+                types[b] = t.arrays([b], entry_stop=0)[b].type.content
+            except Exception as err:  # noqa: BLE001 (uproot raises many kinds; the reason goes into the message)
+                types[b] = err
+    for b in branches:
+        typ = types[b]
+        typename = getattr(t[b], "typename", None) if kind == "TTree" else None
+        if isinstance(typ, Exception):
+            reason = str(typ).strip().splitlines()[0] if str(typ).strip() else ""
+            schema.refused[b] = (f"branch {b!r} has type {typename or 'unknown'}, which uproot cannot read "
+                                 f"({type(typ).__name__}: {reason})")
+            continue
+        try:
+            schema.add(b, _ak_leaves(b, typ))
+        except _Refused as why:
+            shown = f"{typename} (awkward: {typ})" if typename else str(typ)
+            schema.refused[b] = f"branch {b!r} has type {shown}: {why}"
+    return schema, t
+
+
+def _read_root(path, tree, want):
+    import uproot
+
+    with uproot.open(path) as f:
+        names = sorted({k.split(";")[0] for k, c in f.classnames().items() if c in _ROOT_TABLES})
+        name = _pick_tree(path, tree, names, contents=_root_contents(f))
+        schema, t = _root_schema(f, path, name)
+        columns = schema.resolve(want)
+        wanted = set(columns)
+        branches = [b for b, cols in schema.branches.items() if wanted.intersection(cols)]
+        try:
+            arrays = t.arrays(branches) if branches else None
+        except Exception as err:  # noqa: BLE001
+            raise InputError(f"{schema.what}: uproot cannot read branches {branches}: {type(err).__name__}: "
+                             f"{str(err).splitlines()[0] if str(err) else ''}") from None
+        owner = {c: b for b, cols in schema.branches.items() for c in cols}
+        data = {c: _ak_column(arrays[owner[c]], schema.columns[c], schema.what, c) for c in columns}
+        cats_key = f"{name}__categories"
+        cats = json.loads(str(f[cats_key])) if cats_key in f else {}
+    n = t.num_entries
+    df = pd.DataFrame(data, index=pd.RangeIndex(n)) if data else pd.DataFrame(index=pd.RangeIndex(n))
+    for col, labels in cats.items():
+        if col in df:
+            df[col] = pd.Categorical.from_codes(df[col].to_numpy(), categories=labels)
+    return df, columns
+
+
+def _arrow_leaves(column, typ, path=()):
+    """Flat columns of one Arrow type, as ``_ak_leaves`` (fixed-size lists -> ``name_i``, structs ->
+    ``name.field``)."""
+    import pyarrow as pa
+
+    if pa.types.is_fixed_size_list(typ):
+        if typ.list_size == 0:
+            raise _Refused("a list of size 0")
+        return [leaf for i in range(typ.list_size)
+                for leaf in _arrow_leaves(f"{column}_{i}", typ.value_type, path + (i,))]
+    if pa.types.is_struct(typ):
+        return [leaf for i in range(typ.num_fields)
+                for leaf in _arrow_leaves(f"{column}.{typ.field(i).name}", typ.field(i).type,
+                                          path + (typ.field(i).name,))]
+    if pa.types.is_list(typ) or pa.types.is_large_list(typ) or getattr(pa.types, "is_list_view",
+                                                                            lambda t: False)(typ):
+        raise _Refused("a variable number of values per event (jagged)")
+    if pa.types.is_map(typ) or pa.types.is_union(typ):
+        raise _Refused("a map or union")
+    return [(column, path)]
+
+
+def _read_parquet(path, want):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    arrow = pq.read_schema(path)
+    schema = _Schema(f"{path}")
+    for field in arrow:
+        try:
+            schema.add(field.name, _arrow_leaves(field.name, field.type))
+        except _Refused as why:
+            schema.refused[field.name] = f"column {field.name!r} has type {field.type}: {why}"
+    columns = schema.resolve(want)
+    plain = all(schema.columns[c] == () for c in columns)
+    if plain:  # the common case: pandas' own conversion (categories, nullable types)
+        return pd.read_parquet(path, columns=columns), columns
+    owner = {c: b for b, cols in schema.branches.items() for c in cols}
+    table = pq.read_table(path, columns=list(dict.fromkeys(owner[c] for c in columns)))
+    data = {}
+    for c in columns:
+        x = table.column(owner[c]).combine_chunks()
+        for p in schema.columns[c]:
+            if x.null_count:
+                raise InputError(f"{path}: column {owner[c]!r} has {x.null_count} missing (null) values")
+            if isinstance(p, str):
+                x = x.field(p)
+            else:
+                size = x.type.list_size
+                x = x.flatten().take(pa.array(np.arange(len(x)) * size + p))
+        data[c] = x.to_pandas()
+    return pd.DataFrame(data), columns
+
+
+def _h5_tables(f) -> dict[str, Any]:
+    """Every group of an HDF5 file that holds at least one dataset with a row axis, by name (the root is ``/``)."""
+    import h5py
+
+    found = {}
+
+    def visit(name, group):
+        if any(isinstance(v, h5py.Dataset) and v.ndim >= 1 for v in group.values()) or "pandas_type" in group.attrs:
+            found[name] = group
+        for k, v in group.items():
+            if isinstance(v, h5py.Group) and "pandas_type" not in group.attrs:
+                visit(f"{name.rstrip('/')}/{k}".lstrip("/") or "/", v)
+
+    visit("/", f)
+    return found
+
+
+def _h5_contents(f) -> str:
+    import h5py
+
+    items = []
+    f.visititems(lambda k, v: items.append(f"dataset {k!r} {v.shape} {v.dtype}" if isinstance(v, h5py.Dataset)
+                                           else f"group {k!r}") if len(items) < 20 else None)
+    return ", ".join(items) or "nothing"
+
+
+def _h5_leaves(name, ds):
+    """Flat columns of one HDF5 dataset: ``(n,)`` and ``(n, 1)`` are one column, ``(n, k, ...)`` becomes
+    ``name_i[_j...]``, a compound dtype ``name.field``."""
+    import h5py
+
+    if ds.ndim == 0:
+        return []
+    if h5py.check_string_dtype(ds.dtype) is None and h5py.check_vlen_dtype(ds.dtype) is not None:
+        raise _Refused(f"variable-length arrays ({h5py.check_vlen_dtype(ds.dtype)}): a variable number of "
+                       "values per event (jagged)")
+    if ds.dtype.kind in "OVcmM" and h5py.check_string_dtype(ds.dtype) is None and ds.dtype.names is None:
+        raise _Refused(f"dtype {ds.dtype}, not numbers, booleans or strings")
+
+    def cells(prefix, shape, extra):
+        if not shape or shape == (1,):
+            return [(prefix, extra)]
+        return [leaf for i in range(shape[0]) for leaf in cells(f"{prefix}_{i}", shape[1:], extra + (i,))]
+
+    if ds.dtype.names:
+        out = []
+        for field in ds.dtype.names:
+            sub = ds.dtype[field]
+            if sub.kind in "OVcmM" and sub.subdtype is None:
+                raise _Refused(f"field {field!r} of dtype {sub}")
+            shape = tuple(ds.shape[1:]) + (sub.shape if sub.subdtype is not None else ())
+            out += [(c, (field, idx)) for c, idx in cells(f"{name}.{field}", shape, ())]
+        return out
+    return [(c, (None, idx)) for c, idx in cells(name, tuple(ds.shape[1:]), ())]
+
+
+def _read_hdf5(path, tree, want, schema_only=False):
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        tables = _h5_tables(f)
+        name = _pick_tree(path, tree if tree not in ("", "/") else ("/" if tree else None), sorted(tables),
+                          kind="HDF5 group with datasets", contents=_h5_contents(f))
+        g = tables[name]
+        what = f"{path}: HDF5 {'root' if name == '/' else 'group ' + repr(name)}"
+        if "pandas_type" in g.attrs:
+            raise InputError(f"{what} was written by pandas.to_hdf (PyTables layout): read it with pandas.read_hdf "
+                             f"and write it as parquet (or as plain datasets with gan4hep.io.write_table)")
+        schema = _Schema(what)
+        order = [str(c) for c in g.attrs["columns"]] if "columns" in g.attrs else list(g.keys())
+        for k in order:
+            ds = g.get(k)
+            if not isinstance(ds, h5py.Dataset):
+                continue
+            try:
+                leaves = _h5_leaves(k, ds)
+            except _Refused as why:
+                schema.refused[k] = f"dataset {k!r} of shape {ds.shape} has {why}"
+                continue
+            if leaves:
+                schema.add(k, leaves)
+        columns = schema.resolve(want)
+        if schema_only:
+            return None, columns
+        owner = {c: b for b, cols in schema.branches.items() for c in cols}
+        rows = {owner[c]: g[owner[c]].shape[0] for c in columns}
+        if len(set(rows.values())) > 1:
+            counts = ", ".join(f"{k} {v}" for k, v in rows.items())
+            raise InputError(f"{what}: datasets have different numbers of rows ({counts}); a table needs one row per "
+                             "event in every dataset")
+        cache, data = {}, {}
+        for c in columns:
+            ds = g[owner[c]]
+            if owner[c] not in cache:
+                cache[owner[c]] = ds.asstr()[()] if h5py.check_string_dtype(ds.dtype) is not None else ds[()]
+            field, idx = schema.columns[c]
+            v = cache[owner[c]]
+            v = v[field] if field is not None else v
+            v = v.reshape(len(v), -1)[:, 0] if idx == () and v.ndim > 1 else v[(slice(None), *idx)] if idx else v
+            if v.dtype.kind == "S":
+                v = v.astype(str)
+            elif v.dtype.kind == "O":
+                v = np.asarray([x.decode() if isinstance(x, bytes) else x for x in v], dtype=object)
+            data[c] = v
+    return pd.DataFrame(data), columns
+
+
 def read_table(path: PathLike, tree: str | None = None, columns: Sequence[str] | None = None) -> pd.DataFrame:
-    """Read a flat table (.root TTree, .parquet, .csv, .h5/.hdf5) into a DataFrame.
+    """Read a table (.root TTree or RNTuple, .parquet, .csv, .h5/.hdf5) into a flat DataFrame, one row per event.
+
+    Every branch, field or dataset becomes columns, or is refused by name:
+
+    - numbers and booleans: one column of their own dtype (``int32`` stays ``int32``, ``bool`` stays ``bool``);
+    - fixed-size arrays (ROOT ``float p3[3]``, an RNTuple ``std::array``, an Arrow fixed-size list, an HDF5 dataset
+      of shape ``(n, 3)``): one column per element, ``p3_0, p3_1, p3_2`` (``m_i_j`` for ``[n][m]``); an HDF5
+      dataset of shape ``(n, 1)`` is the single column ``name``;
+    - records / structs (an RNTuple struct field, an Arrow struct, an HDF5 compound dtype): ``name.field``;
+    - strings: ``str`` columns (ROOT columns written by ``write_table`` as codes come back as ``pd.Categorical``);
+    - jagged lists, unions, complex numbers, classes uproot cannot read: ``InputError`` naming the file, the table,
+      the branch and its type. Such a branch only stops the read if it is requested, or if all columns are.
+
+    In ``columns``, the name of an array or record branch stands for all its columns (``p3`` -> ``p3_0..p3_2``).
 
     Args:
         path: the file; the format is chosen by its extension (one of ``SUFFIXES``).
-        tree: the TTree (ROOT) or group (HDF5) to read; default: the only one, else ``events``. Ignored for
-            parquet and CSV.
-        columns: the columns to read, in this order (default: all, in file order).
+        tree: the TTree / RNTuple (ROOT; ``dir/name`` inside a TDirectory) or group (HDF5; ``/`` for datasets at
+            the file's root) to read; default: the only one, else ``events``. Ignored for parquet and CSV.
+        columns: the columns (or branches) to read, in this order (default: all, in file order).
 
     Returns:
-        A DataFrame of shape ``(n_events, n_columns)``; ROOT string columns written by ``write_table`` come back
-        as ``pd.Categorical``, HDF5 byte strings as ``str``. Units are those of the file.
+        A DataFrame of shape ``(n_events, n_columns)``. Units are those of the file.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        ValueError: unsupported extension; a jagged ROOT branch; NaN/inf in a requested numeric column
-            (see ``check_finite``).
-        KeyError: the named ``tree`` is absent, or several trees and none called ``events``; missing
-            ``columns`` (the message lists the available ones).
+        InputError (a ValueError): unsupported extension; a requested branch that cannot become a column (names
+            file, table, branch and type); missing (None/null) values in a branch; datasets of one HDF5 group with
+            different numbers of rows; NaN/inf in a requested numeric column (see ``check_finite``).
+        MissingInput (a KeyError): the named ``tree`` is absent, several tables and none called ``events``, or no
+            table at all (the message lists what the file holds); missing ``columns`` (lists the available ones).
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
     suffix = _suffix(path)
     want = None if columns is None else list(columns)
+    if suffix == ".root":
+        df, names = _read_root(path, tree, want)
+    elif suffix == ".parquet":
+        df, names = _read_parquet(path, want)
+    elif suffix == ".csv":
+        available = list(pd.read_csv(path, nrows=0).columns)
+        schema = _Schema(str(path))
+        for c in available:
+            schema.add(c, [(c, None)])
+        names = schema.resolve(want)
+        df = pd.read_csv(path, usecols=names)[names]
+    else:
+        df, names = _read_hdf5(path, tree, want)
+    check_finite(df, names if want is not None else None, path)
+    return df
 
-    def _missing(available):
-        if want is None:
-            return
-        missing = [c for c in want if c not in available]
-        if missing:
-            raise MissingInput(f"{path}: missing columns {missing}; available: {sorted(available)}")
 
+def table_columns(path: PathLike, columns: Sequence[str] | None = None, tree: str | None = None) -> list[str]:
+    """The column names ``read_table(path, tree, columns)`` returns, with branch names expanded (``p3`` ->
+    ``p3_0, p3_1, p3_2``); reads the file's schema (types and shapes), not its events.
+
+    Raises:
+        as ``read_table``.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    suffix = _suffix(path)
+    want = None if columns is None else list(columns)
+    if suffix == ".csv":
+        available = list(pd.read_csv(path, nrows=0).columns)
+        schema = _Schema(str(path))
+        for c in available:
+            schema.add(c, [(c, None)])
+        return schema.resolve(want)
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        schema = _Schema(str(path))
+        for field in pq.read_schema(path):
+            try:
+                schema.add(field.name, _arrow_leaves(field.name, field.type))
+            except _Refused as why:
+                schema.refused[field.name] = f"column {field.name!r} has type {field.type}: {why}"
+        return schema.resolve(want)
     if suffix == ".root":
         import uproot
 
-        name = _pick_tree(path, tree, root_tree_names(path))
         with uproot.open(path) as f:
-            t = f[name]
-            available = list(t.keys())
-            _missing(available)
-            arrays = t.arrays(want if want is not None else available, library="np")
-            cats_key = f"{name}__categories"
-            cats = json.loads(str(f[cats_key])) if cats_key in f else {}
-        for bad in [k for k, v in arrays.items() if v.dtype == object]:
-            raise InputError(f"{path}: branch {bad!r} of tree {name!r} is jagged; read_table reads flat trees only")
-        df = pd.DataFrame({k: arrays[k] for k in (want or available)})
-        for col, labels in cats.items():
-            if col in df:
-                df[col] = pd.Categorical.from_codes(df[col].to_numpy(), categories=labels)
-    elif suffix == ".parquet":
-        import pyarrow.parquet as pq
+            names = sorted({k.split(";")[0] for k, c in f.classnames().items() if c in _ROOT_TABLES})
+            name = _pick_tree(path, tree, names, contents=_root_contents(f))
+            return _root_schema(f, path, name)[0].resolve(want)
+    return list(_read_hdf5(path, tree, want, schema_only=True)[1])
 
-        available = pq.read_schema(path).names
-        _missing(available)
-        df = pd.read_parquet(path, columns=want)
-    elif suffix == ".csv":
-        available = list(pd.read_csv(path, nrows=0).columns)
-        _missing(available)
-        df = pd.read_csv(path, usecols=want)
-        if want is not None:
-            df = df[want]
-    else:
-        import h5py
 
-        with h5py.File(path, "r") as f:
-            groups = sorted(k for k in f.keys() if isinstance(f[k], h5py.Group))
-            g = f[_pick_tree(path, tree, groups)]
-            available = list(g.attrs.get("columns", list(g.keys())))
-            _missing(available)
-            data = {}
-            for c in want or available:
-                v = g[c][()]
-                if v.dtype.kind == "S":
-                    v = v.astype(str)
-                data[c] = v
-        df = pd.DataFrame(data)
-    check_finite(df, want, path)
-    return df
+def fingerprint(path: PathLike) -> dict[str, Any]:
+    """What identifies an input file's content: ``{"path": absolute path, "size": bytes, "sha256": hex digest}``.
+
+    Reads the whole file (about 1 s per GB).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return {"path": str(path.resolve()), "size": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def suspect_placeholders(df: pd.DataFrame, columns: Iterable[str] | None = None, min_fraction: float = 0.01,
+                         ) -> list[dict[str, Any]]:
+    """Values that look like placeholders for undefined quantities (-999 in HiggsML-style ntuples).
+
+    A value is suspect when it is held by at least ``min_fraction`` of the events of a numeric column and lies
+    outside the range of the column's other values by more than their central 98 % spread (1st to 99th
+    percentile). A pile of events at the physical edge of a distribution (pT = 0, njets = 0) is not suspect.
+
+    Args:
+        df: the table ``(n_events, n_columns)``.
+        columns: the columns to look at (default: all numeric, non-boolean ones).
+        min_fraction: the smallest fraction of events at one value that is reported.
+
+    Returns:
+        One dict per suspect column: ``column``, ``value``, ``count``, ``fraction`` and ``others`` (the
+        ``[min, max]`` of the remaining values), in column order.
+    """
+    found = []
+    for c in (df.columns if columns is None else columns):
+        s = df[c]
+        if not pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s) or len(s) == 0:
+            continue
+        x = s.to_numpy(dtype=np.float64)
+        x = x[np.isfinite(x)]
+        if x.size == 0:
+            continue
+        values, counts = np.unique(x, return_counts=True)
+        for i in np.argsort(-counts):
+            if counts[i] < min_fraction * x.size:
+                break
+            v = values[i]
+            rest = x[x != v]
+            if rest.size == 0:
+                break
+            lo, hi = np.quantile(rest, [0.01, 0.99])
+            spread = max(hi - lo, np.finfo(float).tiny)
+            gap = rest.min() - v if v < rest.min() else v - rest.max() if v > rest.max() else -1.0
+            if gap > spread:
+                found.append({"column": str(c), "value": float(v), "count": int(counts[i]),
+                              "fraction": float(counts[i] / x.size),
+                              "others": [float(rest.min()), float(rest.max())]})
+                break
+    return found
 
 
 def _root_columns(df):
@@ -332,16 +796,36 @@ def read_metadata(path: PathLike, tree: str | None = None) -> dict[str, Any]:
         return json.loads(str(f[key])) if key in f else {}
 
 
-def write_json(obj: Any, path: PathLike) -> Path:
-    """Write ``obj`` as JSON (indent 1) to ``path`` atomically; returns ``Path(path)``.
+def _strict(obj: Any) -> Any:
+    """``obj`` with every non-finite float (NaN, inf; numpy scalars included) replaced by None."""
+    if isinstance(obj, Mapping):
+        return {k: _strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_strict(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _strict(obj.tolist())
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    return obj
 
-    Objects JSON cannot encode are passed through ``float`` (numpy scalars become floats).
+
+def write_json(obj: Any, path: PathLike) -> Path:
+    """Write ``obj`` as strict JSON (indent 1) to ``path`` atomically; returns ``Path(path)``.
+
+    NaN and inf (which strict JSON readers refuse) are written as ``null``: say why next to the value if it
+    matters. numpy scalars and arrays become numbers and lists; other objects JSON cannot encode are passed through
+    ``float``.
 
     Raises:
         TypeError, ValueError: an object that is neither JSON-serialisable nor convertible by ``float``.
     """
+    text = json.dumps(_strict(obj), indent=1, default=lambda o: _strict(float(o)), allow_nan=False)
     with atomic_path(path) as tmp:
-        Path(tmp).write_text(json.dumps(obj, indent=1, default=float))
+        Path(tmp).write_text(text)
     return Path(path)
 
 

@@ -6,7 +6,13 @@ Conventions
 * 1-d input gives a float; 2-d input ``(n_events, n_features)`` gives one value per feature.
 * Inputs may be numpy arrays, pandas Series or DataFrames; DataFrame column names appear in errors.
 * ``weights`` (optional, per event) are supported wherever the weighted estimator is cheap.
-* NaN/inf, mismatched feature counts and bad weights raise ``ValueError`` naming the column.
+* Negative weights (NLO Monte Carlo) follow one policy: they are accepted where the quantity is defined for a
+  signed measure — weighted histograms (chi2; the separation power as long as every bin's total is >= 0), means,
+  KS and W1 through the weighted CDFs, MMD, Pearson correlations, the quantile error — and refused by name
+  (``InputError`` naming the argument and the function) where it is not: equal-weight quantile edges, the
+  classifier test. Every weight array must be finite with a positive sum.
+* NaN/inf, mismatched feature counts and bad weights raise ``gan4hep.errors.InputError`` (a ``ValueError``)
+  naming the column or argument.
 * Values that are not dimensionless (Wasserstein distances, means) are in the units of the input features.
 """
 
@@ -19,6 +25,7 @@ from numpy.typing import ArrayLike
 from scipy import stats
 
 from . import kernels
+from .errors import InputError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -53,7 +60,7 @@ def _column_names(x, n: int, names: Sequence[str] | None) -> list[str]:
     if names is not None:
         names = [str(v) for v in names]
         if len(names) != n:
-            raise ValueError(f"got {len(names)} names for {n} feature columns")
+            raise InputError(f"got {len(names)} names for {n} feature columns")
         return names
     cols = getattr(x, "columns", None)
     if cols is not None:
@@ -67,20 +74,23 @@ def _column_names(x, n: int, names: Sequence[str] | None) -> list[str]:
 def _as_2d(x, what: str, names: Sequence[str] | None = None) -> tuple[np.ndarray, list[str], bool]:
     """Return ``(array (n, d) float64, column names, was_1d)``; reject NaN/inf naming the column."""
     if x is None:
-        raise ValueError(f"{what} is None")
-    arr = np.asarray(x, dtype=np.float64)
+        raise InputError(f"{what} is None")
+    try:
+        arr = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise InputError(f"{what} is not a numeric sample ({err})") from None
     was_1d = arr.ndim == 1
     if arr.ndim == 1:
         arr = arr[:, None]
     elif arr.ndim != 2:
-        raise ValueError(f"{what} must be 1-d (events) or 2-d (events, features), got shape {arr.shape}")
+        raise InputError(f"{what} must be 1-d (events) or 2-d (events, features), got shape {arr.shape}")
     cols = _column_names(x, arr.shape[1], names)
     if arr.shape[0] == 0:
-        raise ValueError(f"{what} has no events")
+        raise InputError(f"{what} has no events")
     bad = ~np.isfinite(arr)
     if bad.any():
         j = int(np.argmax(bad.any(axis=0)))
-        raise ValueError(f"{what} has {int(bad[:, j].sum())} NaN/inf values in column {cols[j]!r}")
+        raise InputError(f"{what} has {int(bad[:, j].sum())} NaN/inf values in column {cols[j]!r}")
     return arr, cols, was_1d
 
 
@@ -88,22 +98,29 @@ def _pair(reference, generated, names=None):
     ref, cols, was_1d = _as_2d(reference, "reference", names)
     gen, gcols, _ = _as_2d(generated, "generated", names)
     if ref.shape[1] != gen.shape[1]:
-        raise ValueError(
+        raise InputError(
             f"reference has {ref.shape[1]} feature columns ({cols}) but generated has {gen.shape[1]} ({gcols})"
         )
     return ref, gen, cols, was_1d
 
 
-def _weights(w, n: int, what: str) -> np.ndarray | None:
+def _weights(w, n: int, what: str, refuse_negative: str | None = None) -> np.ndarray | None:
+    """Checked per-event weights ``(n,)`` or None; ``refuse_negative`` names the function (and why) that is not
+    defined for negative weights."""
     if w is None:
         return None
-    w = np.asarray(w, dtype=np.float64)
+    try:
+        w = np.asarray(w, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise InputError(f"{what} are not numbers ({err})") from None
     if w.shape != (n,):
-        raise ValueError(f"{what} must have shape ({n},) (one per event), got {w.shape}")
+        raise InputError(f"{what} must have shape ({n},) (one per event), got {w.shape}")
     if not np.all(np.isfinite(w)):
-        raise ValueError(f"{what} contains NaN/inf")
+        raise InputError(f"{what} contains {int((~np.isfinite(w)).sum())} NaN/inf values")
     if w.sum() <= 0:
-        raise ValueError(f"{what} must have a positive sum")
+        raise InputError(f"{what} must have a positive sum (got {w.sum():.6g})")
+    if refuse_negative is not None and (w < 0).any():
+        raise InputError(f"{what} has {int((w < 0).sum())} negative weights (of {n}): {refuse_negative}")
     return w
 
 
@@ -132,9 +149,10 @@ def quantile_edges(x: ArrayLike, n_bins: int, weights: ArrayLike | None = None) 
     """
     arr, cols, _ = _as_2d(x, "x")
     if arr.shape[1] != 1:
-        raise ValueError("quantile_edges needs a 1-d sample")
+        raise InputError("quantile_edges needs a 1-d sample")
     arr = arr[:, 0]
-    w = _weights(weights, arr.size, "weights")
+    w = _weights(weights, arr.size, "weights", refuse_negative="quantile_edges needs a cumulative weight that "
+                 "only grows (pass |weights| or no weights)")
     q = np.linspace(0.0, 1.0, int(n_bins) + 1)
     if w is None:
         edges = np.quantile(arr, q)
@@ -239,7 +257,12 @@ def separation_power(reference: ArrayLike, generated: ArrayLike, bins: int | Arr
     out = []
     for c, p, _, q, _ in hists:
         if p.sum() <= 0 or q.sum() <= 0:
-            raise ValueError(f"column {c!r}: no events inside the bin edges")
+            raise InputError(f"column {c!r}: no events inside the bin edges")
+        for label, h in (("reference", p), ("generated", q)):
+            if (h < 0).any():
+                raise InputError(f"column {c!r}: the {label} histogram has a negative total weight in bin "
+                                 f"{int(np.argmax(h < 0))} (negative event weights); the separation power is not "
+                                 "defined for it: use wider bins or chi2_ndf")
         out.append(separation_power_hist(p, q))
     return _out(out, was_1d)
 
@@ -354,7 +377,8 @@ def wasserstein(reference: ArrayLike, generated: ArrayLike, weights_ref: ArrayLi
                 weights_gen: ArrayLike | None = None) -> float | np.ndarray:
     """1-d Wasserstein (earth mover's) distance per feature, in the features' units (scipy).
 
-    Inputs and return shape as in :func:`separation_power`.
+    Inputs and return shape as in :func:`separation_power`. With negative weights it is computed through the
+    weighted CDFs, ``integral |F_ref - F_gen| dx`` (the same number as scipy's for non-negative weights).
 
     Raises:
         ValueError: invalid samples or weights.
@@ -362,8 +386,24 @@ def wasserstein(reference: ArrayLike, generated: ArrayLike, weights_ref: ArrayLi
     ref, gen, _, was_1d = _pair(reference, generated)
     wr = _weights(weights_ref, ref.shape[0], "weights_ref")
     wg = _weights(weights_gen, gen.shape[0], "weights_gen")
-    out = [stats.wasserstein_distance(ref[:, j], gen[:, j], wr, wg) for j in range(ref.shape[1])]
+    if (wr is not None and (wr < 0).any()) or (wg is not None and (wg < 0).any()):
+        out = [_cdf_w1(ref[:, j], gen[:, j], wr, wg) for j in range(ref.shape[1])]
+    else:
+        out = [stats.wasserstein_distance(ref[:, j], gen[:, j], wr, wg) for j in range(ref.shape[1])]
     return _out(out, was_1d)
+
+
+def _cdf_w1(a, b, wa, wb) -> float:
+    """``integral |F_a - F_b| dx`` of the weighted empirical CDFs (normalised to their sums): W1 for non-negative
+    weights (equal to scipy's), and its definition through the CDF for signed weights."""
+    wa = np.ones_like(a) if wa is None else wa
+    wb = np.ones_like(b) if wb is None else wb
+    x = np.concatenate([a, b])
+    order = np.argsort(x, kind="mergesort")
+    x = x[order]
+    dw = np.concatenate([wa / wa.sum(), -wb / wb.sum()])[order]
+    diff = np.cumsum(dw)[:-1]
+    return float(np.sum(np.abs(diff) * np.diff(x)))
 
 
 def _weighted_ks(a, b, wa, wb) -> float:
@@ -384,7 +424,8 @@ def ks_statistic(reference: ArrayLike, generated: ArrayLike, weights_ref: ArrayL
                  weights_gen: ArrayLike | None = None) -> float | np.ndarray:
     """Two-sample Kolmogorov-Smirnov statistic per feature (scipy ``ks_2samp``; weighted ECDFs if weights).
 
-    Inputs and return shape as in :func:`separation_power`; values in [0, 1].
+    Inputs and return shape as in :func:`separation_power`; values in [0, 1] (can exceed 1 with negative weights,
+    whose CDFs need not be monotone).
 
     Raises:
         ValueError: invalid samples or weights.
@@ -443,15 +484,18 @@ def mmd2(reference: ArrayLike, generated: ArrayLike, kernel: str = "gaussian", w
     wr = np.ones(ref.shape[0]) if wr is None else wr
     wg = np.ones(gen.shape[0]) if wg is None else wg
     if unbiased and (ref.shape[0] < 2 or gen.shape[0] < 2):
-        raise ValueError("the unbiased MMD^2 needs at least 2 events per sample")
+        raise InputError("the unbiased MMD^2 needs at least 2 events per sample")
 
-    def within(x, w):
+    def within(x, w, what):
         s = _kernel_sum(x, x, w, w, kernel, width, exclude_diagonal=unbiased)
         norm = w.sum() ** 2 - (np.sum(w * w) if unbiased else 0.0)
+        if norm <= 0:
+            raise InputError(f"{what}: the unbiased MMD^2 needs (sum w)^2 > sum w^2, not so for these (negative) "
+                             "weights; pass unbiased=False")
         return s / norm
 
     cross = _kernel_sum(ref, gen, wr, wg, kernel, width, exclude_diagonal=False) / (wr.sum() * wg.sum())
-    return float(within(ref, wr) + within(gen, wg) - 2.0 * cross)
+    return float(within(ref, wr, "weights_ref") + within(gen, wg, "weights_gen") - 2.0 * cross)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -475,15 +519,26 @@ def correlation_matrix(x: ArrayLike, method: str = "pearson", weights: ArrayLike
     w = _weights(weights, arr.shape[0], "weights")
     const = np.ptp(arr, axis=0) == 0
     if const.any():
-        raise ValueError(f"column {cols[int(np.argmax(const))]!r} is constant: its correlation is undefined")
+        raise InputError(f"column {cols[int(np.argmax(const))]!r} is constant: its correlation is undefined")
     if method == "pearson":
-        c = np.corrcoef(arr, rowvar=False) if w is None else _cov_to_corr(np.cov(arr, rowvar=False, aweights=w))
+        if w is None:
+            c = np.corrcoef(arr, rowvar=False)
+        elif (w >= 0).all():
+            c = _cov_to_corr(np.cov(arr, rowvar=False, aweights=w))
+        else:  # signed weights: the weighted moments are still defined while every variance is positive
+            d = arr - np.average(arr, axis=0, weights=w)
+            cov = (d * w[:, None]).T @ d / w.sum()
+            bad = np.diag(cov) <= 0
+            if bad.any():
+                raise InputError(f"column {cols[int(np.argmax(bad))]!r}: its weighted variance is <= 0 with these "
+                                 "negative weights; the correlation is undefined")
+            c = _cov_to_corr(cov)
     elif method == "spearman":
         if w is not None:
-            raise ValueError("weighted Spearman correlation is not supported; use method='pearson'")
+            raise InputError("weighted Spearman correlation is not supported; use method='pearson'")
         c = stats.spearmanr(arr).statistic
     else:
-        raise ValueError(f"unknown correlation method {method!r}; choose 'pearson' or 'spearman'")
+        raise InputError(f"unknown correlation method {method!r}; choose 'pearson' or 'spearman'")
     if arr.shape[1] == 1:
         return np.ones((1, 1))
     c = np.asarray(c, dtype=np.float64)
@@ -620,15 +675,17 @@ def classifier_two_sample_test(reference: ArrayLike, generated: ArrayLike, n_spl
         classifier_kwargs: further arguments of ``HistGradientBoostingClassifier``.
 
     Raises:
-        ValueError: invalid samples or weights; ``n_splits < 1``; ``test_fraction`` outside (0, 1); fewer than 2
-            events per class in the training or test part.
+        ValueError: invalid samples or weights (negative weights included: refused by name); ``n_splits < 1``;
+            ``test_fraction`` outside (0, 1); fewer than 2 events per class in the training or test part.
     """
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.metrics import roc_auc_score
 
     ref, gen, _, _ = _pair(reference, generated)
-    wr = _weights(weights_ref, ref.shape[0], "weights_ref")
-    wg = _weights(weights_gen, gen.shape[0], "weights_gen")
+    why = ("the classifier test is not defined for negative event weights (a classifier cannot be trained on "
+           "negative sample weights; the AUC would not be a probability); compare without it")
+    wr = _weights(weights_ref, ref.shape[0], "weights_ref", refuse_negative=why)
+    wg = _weights(weights_gen, gen.shape[0], "weights_gen", refuse_negative=why)
     if n_splits < 1:
         raise ValueError(f"n_splits must be >= 1, got {n_splits}")
     if not 0 < test_fraction < 1:
@@ -636,7 +693,7 @@ def classifier_two_sample_test(reference: ArrayLike, generated: ArrayLike, n_spl
     n = min(ref.shape[0], gen.shape[0])
     n_test = int(round(test_fraction * n))
     if n_test < 2 or n - n_test < 2:
-        raise ValueError(f"too few events for a classifier test: {n} per class after balancing")
+        raise InputError(f"too few events for a classifier test: {n} per class after balancing")
     rng = np.random.default_rng(seed)
     aucs = []
     for _ in range(int(n_splits)):

@@ -9,29 +9,45 @@
       best.npz               the checkpoint chosen by periodic evaluation, if any
       evaluation.json        the periodic evaluations, one entry per evaluation step
       losses.json            the logged losses, one entry per epoch, across resumed invocations
+      input.json             what the run was trained on: the input file's path, size and sha256, and what was read
+                             from it (per column: dtype, kind, range, how it is trained and generated); written
+                             once, checked on every later invocation (``check_input``)
       results.json           what training and evaluation found (steps, time, selected step, metrics); never the
                              recipe
       model.keras            the exported sampler (network + preprocessing; ``gan4hep.models.load_sampler``)
 
-Every file is written atomically (temporary name, then rename).
+Every file is written atomically (temporary name, then rename): a process killed at any moment (``kill -9``
+during a checkpoint write included) leaves the previous complete file, plus at most a temporary
+``.<name>.<pid>.tmp*`` file that ``clean_partial`` removes. ``lock`` keeps a second process from training the
+same folder at the same time.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Mapping
+import os
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from .callbacks import latest_checkpoint
 from .errors import InputError
-from .io import write_json
+from .io import stale_partial_files, write_json
 
-__all__ = ["Run", "RunMismatch"]
+__all__ = ["Run", "RunMismatch", "InputChanged", "RunLocked"]
 
 
 class RunMismatch(InputError):
     """A run folder holds a run with another recipe than the one asked for."""
+
+
+class InputChanged(RunMismatch):
+    """The input file of a run differs from the one the run was trained on (size or content hash)."""
+
+
+class RunLocked(InputError):
+    """Another process is training in this run folder."""
 
 
 def _diff(stored: Mapping, asked: Mapping) -> list[str]:
@@ -46,8 +62,9 @@ class Run:
         path: the folder; created on ``start``.
     """
 
-    RECIPE, RESULTS, EVALUATION, LOSSES, BEST, MODEL = ("recipe.json", "results.json", "evaluation.json",
-                                                         "losses.json", "best.npz", "model.keras")
+    RECIPE, RESULTS, EVALUATION, LOSSES, BEST, MODEL, INPUT = ("recipe.json", "results.json", "evaluation.json",
+                                                                "losses.json", "best.npz", "model.keras",
+                                                                "input.json")
 
     def __init__(self, path):
         self.path = Path(path.path if isinstance(path, Run) else path)
@@ -113,13 +130,116 @@ class Run:
         stored = self.recipe()
         if resume:
             return stored
-        fixed = {k: v for k, v in stored.items() if k not in mutable}
-        if fixed == {k: v for k, v in recipe.items() if k not in mutable}:
-            if stored != recipe:
-                write_json(recipe, self.path / self.RECIPE)
-            return recipe
-        raise RunMismatch(f"{self.path} holds a run with another recipe ({'; '.join(_diff(stored, recipe))}); "
-                          "pass --resume to continue it as it was, or use a new --out")
+        self.check_recipe(recipe, mutable)
+        if stored != recipe:
+            write_json(recipe, self.path / self.RECIPE)
+        return recipe
+
+    def check_recipe(self, recipe: Mapping[str, Any], mutable: tuple[str, ...] = ()) -> None:
+        """Refuse ``recipe`` if the run here has another one (up to the ``mutable`` fields); writes nothing.
+
+        A field absent from an older run's recipe compares as None (the default of every optional field). A folder
+        without a run accepts any recipe.
+
+        Raises:
+            RunMismatch: names the differing fields.
+        """
+        if not self.exists():
+            return
+        recipe = json.loads(json.dumps(dict(recipe), default=float))
+        stored = self.recipe()
+        if _diff({k: v for k, v in stored.items() if k not in mutable},
+                 {k: v for k, v in recipe.items() if k not in mutable}):
+            raise RunMismatch(f"{self.path} holds a run with another recipe ({'; '.join(_diff(stored, recipe))}); "
+                              "pass --resume to continue it as it was, or use a new --out")
+
+    # ---- input ---------------------------------------------------------------------------------------------
+    def input_record(self) -> dict | None:
+        """The stored ``input.json`` (see ``record_input``), or None for a run that has not recorded its input."""
+        path = self.path / self.INPUT
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def record_input(self, record: Mapping[str, Any]) -> dict:
+        """Write ``input.json`` once: the input's ``fingerprint`` (``gan4hep.io.fingerprint``: path, size,
+        sha256) and whatever describes what was read from it (columns, dtypes, ranges, methods).
+
+        Returns:
+            The record as stored.
+
+        Raises:
+            RunMismatch: the run already holds another input record (it is never overwritten).
+        """
+        record = json.loads(json.dumps(dict(record), default=float))
+        stored = self.input_record()
+        if stored is not None:
+            if stored != record:
+                raise RunMismatch(f"{self.path} already records its input ({self.INPUT}); it is written once")
+            return stored
+        write_json(record, self.path / self.INPUT)
+        return record
+
+    def check_input(self, fingerprint: Mapping[str, Any]) -> None:
+        """Refuse an input file that differs from the one this run was trained on.
+
+        The content (size and sha256) decides; a file that was moved or renamed with the same content is accepted.
+        A run without ``input.json`` (a new run, or one of an older version) accepts any input.
+
+        Args:
+            fingerprint: ``gan4hep.io.fingerprint`` of the input about to be used.
+
+        Raises:
+            InputChanged: the size or sha256 differs (names the file, both hashes and what to do).
+        """
+        stored = (self.input_record() or {}).get("fingerprint")
+        if stored is None:
+            return
+        if stored.get("size") == fingerprint.get("size") and stored.get("sha256") == fingerprint.get("sha256"):
+            return
+        raise InputChanged(
+            f"{fingerprint.get('path')}: not the input this run was trained on: {self.path} was trained on "
+            f"{stored.get('path')} ({stored.get('size')} bytes, sha256 {str(stored.get('sha256'))[:16]}...), this "
+            f"file has {fingerprint.get('size')} bytes, sha256 {str(fingerprint.get('sha256'))[:16]}...; its "
+            "preprocessing and checkpoints belong to the old data: restore that file, or start a new run with a "
+            "new --out")
+
+    # ---- crash safety ----------------------------------------------------------------------------------------
+    def clean_partial(self) -> list[Path]:
+        """Delete the temporary files left in the run folder and ``checkpoints/`` by a writer that was killed
+        before its rename (see ``gan4hep.io.stale_partial_files``); returns what was deleted. The complete files
+        they were to replace are untouched."""
+        gone = stale_partial_files(self.path) + stale_partial_files(self.checkpoints)
+        for p in gone:
+            p.unlink(missing_ok=True)
+        return gone
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold an exclusive lock on the run folder (``RUN/.lock``, ``fcntl.flock``) for the block: a second
+        process training the same folder is refused instead of corrupting it. The lock dies with its process
+        (``kill -9`` included), so a killed run never leaves the folder locked.
+
+        Raises:
+            RunLocked: another live process holds the lock (names its pid).
+        """
+        import fcntl
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        fh = open(self.path / ".lock", "a+")
+        try:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                fh.seek(0)
+                holder = fh.read().strip() or "unknown"
+                raise RunLocked(f"{self.path} is being trained by another process (pid {holder}); wait for it to "
+                                "end or use another --out") from None
+            fh.seek(0)
+            fh.truncate()
+            fh.write(str(os.getpid()))
+            fh.flush()
+            yield
+        finally:
+            fh.close()
 
     # ---- preprocessing -----------------------------------------------------------------------------------------
     def save_preprocessing(self, pipeline, name: str = "preprocessing") -> Path:

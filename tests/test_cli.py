@@ -43,9 +43,11 @@ def test_train_generate_evaluate(table, tmp_path, capsys):
     assert 40 < exported[:, 2].mean() < 130
     assert "preset quick" in capsys.readouterr().out
 
-    # a second call with more steps resumes at step 10 instead of starting again
+    # a second call with more steps resumes at step 10 instead of starting again, with the run's own scaling
+    frozen = (run / "preprocessing.json").read_bytes()
     assert _train(path, run, "--steps", "15") == 0
     assert "resuming at step 10, 5 steps to go" in capsys.readouterr().out
+    assert (run / "preprocessing.json").read_bytes() == frozen
     assert (run / "checkpoints" / "ckpt-000000015.npz").exists()
     assert [h["step"] for h in json.loads((run / "losses.json").read_text())][-1] == 15
     assert json.loads((run / "recipe.json").read_text())["steps"] == 15
@@ -72,7 +74,14 @@ def test_train_generate_evaluate(table, tmp_path, capsys):
     report = pd.read_csv(ev / "fidelity.csv", index_col=0)
     assert list(report.index) == ["pt", "eta", "m"] and "wasserstein" in report.columns
     assert (ev / "histograms.png").exists() and (ev / "histograms.pdf").exists()
-    assert json.loads((ev / "summary.json").read_text())["step"] == 15
+    summary = json.loads((ev / "summary.json").read_text(), parse_constant=_not_strict_json)
+    assert summary["step"] == 15
+    assert summary["classifier_auc"] is None and summary["undefined"]["classifier_auc"] == \
+        "not computed (--no-classifier)"
+
+
+def _not_strict_json(name):
+    raise ValueError(f"{name} is not strict JSON")
 
 
 def test_conditional_run(table, tmp_path):
