@@ -35,7 +35,7 @@ class Trained:
     Attributes:
         model: the trained model (the selected checkpoint loaded if ``restore_best``).
         start_step: the step the run resumed from (0 for a new run).
-        final_step: the model's step when training ended.
+        final_step: the model's step when training ended (before any ``restore_best``).
         seconds: wall time of this invocation's ``fit``.
         losses: this invocation's logged losses per epoch, ``{name: [value, ...]}``.
         evaluations: every periodic evaluation of the run, resumed ones included.
@@ -199,11 +199,12 @@ def train(build: Callable[[], Any], data, run: Run, *, steps: int, batch_size: i
     total = seconds if not start else (None if earlier is None else earlier + seconds)
     best_step = evaluation.best_step if evaluation is not None else None
     best_value = evaluation.best if evaluation is not None else None
-    run.update_results(trained_steps=model.step, resumed_from=start, train_seconds=total,
+    final_step = model.step
+    run.update_results(trained_steps=final_step, resumed_from=start, train_seconds=total,
                        selected_step=best_step, selected_value=best_value, diverged=diverged)
     if restore_best and best_step is not None and (run / Run.BEST).exists():
         model.load_checkpoint(run / Run.BEST)
-    return Trained(model, start, model.step, seconds, losses, evaluation.history if evaluation else [],
+    return Trained(model, start, final_step, seconds, losses, evaluation.history if evaluation else [],
                    best_step, best_value, diverged)
 
 

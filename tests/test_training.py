@@ -130,7 +130,7 @@ def test_train_selects_the_best_evaluation(tmp_path):
     best.load_checkpoint(run / "best.npz")
     for a, b in zip(best.state_variables(), trained.model.state_variables()):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))  # restore_best loaded the step-2 weights
-    assert trained.model.step == 2
+    assert trained.model.step == 2 and trained.final_step == 8  # the selected weights; training ran to step 8
 
 
 def test_train_patience_and_divergence(tmp_path):
