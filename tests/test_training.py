@@ -183,15 +183,16 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 from gan4hep import training
 from gan4hep.models import GAN
-from gan4hep.networks import mlp
 from gan4hep.runs import Run
+from papers.lebese_ruan.model import build_critic, build_generator
 
-def build():
-    model = GAN(mlp(3, [8], 2), mlp(2, [8], 1), 3, objective="wgan_gp", n_critic=2)
+def build():  # the Lebese & Ruan networks (trainable-swish generator, LeakyReLU critic), WGAN-GP
+    model = GAN(build_generator(), build_critic(), 128, noise="normal_to_uniform", objective="wgan_gp",
+                n_critic=2)
     model.compile()
     return model
 
-x = np.random.default_rng(0).normal(size=(256, 2)).astype("float32")
+x = np.random.default_rng(0).uniform(size=(256, 8)).astype("float32")
 run = Run(sys.argv[1])
 steps = []
 for total in (4, 7):  # a run, then its resumption
@@ -203,7 +204,8 @@ print("RESULT", json.dumps(steps))
 
 
 def test_mirrored_strategy_trains_and_resumes(tmp_path):
-    """Two CPU replicas (MirroredStrategy) through the training entry point: 4 steps, then resumed to 7."""
+    """Two CPU replicas (MirroredStrategy) train the Lebese & Ruan networks through the training entry point: 4
+    steps, then resumed to 7."""
     import os
     import subprocess
     import sys

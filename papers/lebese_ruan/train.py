@@ -69,6 +69,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="checkpoint selection metric on validation MC (worst-feature KS, classifier AUC, worst "
                         "relative mean difference)")
     p.add_argument("--no-evaluate", action="store_true", help="train only; run evaluate.py later")
+    p.add_argument("--strategy", choices=["default", "mirrored"], default="default",
+                   help="mirrored: tf.distribute.MirroredStrategy over all GPUs of this host (--batch-size stays the "
+                        "global batch)")
     return p.parse_args(argv)
 
 
@@ -140,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
         sample.pipeline.transform(sample.train).astype(np.float32), run,
         steps=steps, batch_size=recipe.batch_size, seed=recipe.seed, checkpoint_every=recipe.checkpoint_every,
         evaluate=validation_metric(recipe, sample.validation), eval_every=recipe.eval_every,
-        monitor=recipe.select_by, mode="min", restore_best=True,
+        monitor=recipe.select_by, mode="min", restore_best=True, strategy=training.get_strategy(args.strategy),
     )
     if trained.best_value is None:
         raise RuntimeError(f"{run.path}: no finite validation {recipe.select_by} was recorded; nothing to select")
