@@ -1,11 +1,12 @@
 """Speed of the normalising flows: events/s of ``sample`` (noise -> data, spline inverse) and of ``log_prob``
 (data -> noise, spline forward), for a small flow and for the FlashSim-size jet flow (47,986,595 parameters).
 
-Each rate is printed beside a reference measured in the same run, the float32 matmul throughput of this machine
-(``tf.matmul`` of two 1024 x 1024 matrices), as a ratio: the flow's weight-FLOP rate (2 FLOP per trainable weight
-per event, the cost of one pass through the conditioners) over the matmul rate. The first call of each function
-(tracing) is excluded from the timing. This is a benchmark, not a test: numbers depend on the machine and on what
-else runs on it.
+Each rate is printed beside the reference measured first in the same process, the float32 matmul throughput of
+this machine (``benchmarks.common.matmul_peak``: large square matrices), as a fraction: the flow's dense FLOP per
+event (``common.dense_flops``: 2 n_in n_out + n_out per conditioner kernel, each evaluated once per event in
+either direction of a coupling flow) times its events/s, over the matmul rate. Rates are per core (per CPU-second
+of this process); the wall-clock rates are printed too. The first call of each function (tracing) is excluded from
+the timing. A benchmark, not a test.
 
     python benchmarks/flows.py --preset quick
 """
@@ -14,31 +15,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+from benchmarks import common  # noqa: E402
+
 MODELS = ("small", "flashsim")
-
-
-def matmul_gflops(n: int = 1024, repeats: int = 20) -> float:
-    """Measured float32 ``tf.matmul`` throughput in GFLOP/s (2 n^3 FLOP per product)."""
-    import tensorflow as tf
-
-    a = tf.random.normal((n, n))
-    b = tf.random.normal((n, n))
-
-    @tf.function
-    def chain(a, b):
-        for _ in range(repeats):
-            a = tf.matmul(a, b) * 1e-3
-        return a
-
-    chain(a, b).numpy()
-    t0 = time.perf_counter()
-    chain(a, b).numpy()
-    return 2 * n ** 3 * repeats / (time.perf_counter() - t0) / 1e9
 
 
 def build(name):
@@ -50,7 +33,7 @@ def build(name):
     return flashsim_flow()
 
 
-def time_flow(name, events, repeats, seed):
+def time_flow(name, events, min_seconds, seed, peak=None):
     import keras
     import numpy as np
 
@@ -59,28 +42,47 @@ def time_flow(name, events, repeats, seed):
     flow = build(name)
     build_s = time.perf_counter() - t0
     params = sum(int(np.prod(v.shape)) for v in flow.trainable_weights)
+    flop = common.dense_flops(flow.transform)
     rng = np.random.default_rng(seed)
     context = rng.normal(size=(events, flow.context_dim)).astype("float32")
-    flow.sample(events, context=context, seed=seed)  # trace
-    t0 = time.perf_counter()
-    for i in range(repeats):
-        x = flow.sample(events, context=context, seed=seed + i, batch_size=events)
-    sample_rate = events * repeats / (time.perf_counter() - t0)
+    flow.sample(events, context=context, seed=seed, batch_size=events)  # trace
+    ts = common.timed(lambda: flow.sample(events, context=context, seed=seed, batch_size=events), events,
+                      min_seconds=min_seconds, min_calls=2)
+    x = flow.sample(events, context=context, seed=seed, batch_size=events, physical=False)
     flow.log_prob_numpy(x, context, batch_size=events)  # trace
-    t0 = time.perf_counter()
-    for _ in range(repeats):
-        flow.log_prob_numpy(x, context, batch_size=events)
-    density_rate = events * repeats / (time.perf_counter() - t0)
-    return {"model": name, "params": params, "build_s": build_s, "sample": sample_rate, "log_prob": density_rate}
+    td = common.timed(lambda: flow.log_prob_numpy(x, context, batch_size=events), events,
+                      min_seconds=min_seconds, min_calls=2)
+    row = {"model": name, "params": params, "flop_per_event": flop, "events": events, "build_s": build_s,
+           "sample": ts.rate_cpu, "log_prob": td.rate_cpu, "sample_wall": ts.rate_wall, "log_prob_wall": td.rate_wall}
+    if peak:
+        for k in ("sample", "log_prob"):
+            row[f"{k}_fraction"] = common.fraction_of_peak(row[k], flop, peak["gflops_per_core"])
+    return row
+
+
+def run(models, quick=True, peak=None, events=None, min_seconds=None, seed=0, print_fn=print):
+    """Rows (dicts) of ``time_flow`` for ``models``, printed as a table."""
+    common.quiet_tf()
+    peak = peak or common.matmul_peak(min_seconds=2.0)
+    min_seconds = min_seconds or (0.5 if quick else 3.0)
+    rows = [time_flow(m, events or {"small": 2048 if quick else 65536, "flashsim": 512 if quick else 8192}[m],
+                      min_seconds, seed, peak) for m in models]
+    print_fn(common.markdown(["model", "trainable params", "MFLOP/event", "events / call", "sample events/s/core",
+                              "log_prob events/s/core", "sample events/s wall", "log_prob events/s wall",
+                              "sample fraction of peak", "log_prob fraction of peak"],
+                             [[r["model"], r["params"], r["flop_per_event"] / 1e6, r["events"], r["sample"],
+                               r["log_prob"], r["sample_wall"], r["log_prob_wall"], r["sample_fraction"],
+                               r["log_prob_fraction"]] for r in rows]))
+    return rows
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--preset", choices=["paper", "quick"], default="quick",
-                   help="quick: 2048 small / 512 FlashSim events per call, 2 calls; paper: 65536 / 8192, 5 calls")
+                   help="quick: 2048 small / 512 FlashSim events per call, ~0.5 s each; paper: 65536 / 8192, ~3 s")
     p.add_argument("--models", default=",".join(MODELS), help=f"comma-separated subset of {MODELS}")
     p.add_argument("--events", type=int, help="events per call (overrides the preset for every model)")
-    p.add_argument("--repeats", type=int, help="timed calls per function")
+    p.add_argument("--min-seconds", type=float, help="seconds per timed function")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="write the table as Markdown here (atomically)")
     args = p.parse_args(argv)
@@ -88,30 +90,12 @@ def main(argv=None):
     unknown = set(models) - set(MODELS)
     if unknown:
         p.error(f"unknown model(s) {sorted(unknown)}; choose from {MODELS}")
-    quick = args.preset == "quick"
-    repeats = args.repeats or (2 if quick else 5)
-
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    device = f"GPU: {gpus[0].name}" if gpus else \
-        f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores visible)"
-    reference = matmul_gflops()
-    rows = []
-    for m in models:
-        events = args.events or {"small": 2048 if quick else 65536, "flashsim": 512 if quick else 8192}[m]
-        rows.append((events, time_flow(m, events, repeats, args.seed)))
-
-    lines = [f"flow benchmark [preset {args.preset}]: {repeats} timed calls per function, {device}; reference "
-             f"float32 matmul (1024^2): {reference:,.1f} GFLOP/s",
-             "", "| model | trainable params | events / call | sample events/s | log_prob events/s | "
-             "sample / matmul | log_prob / matmul |", "|---|---|---|---|---|---|---|"]
-    for events, r in rows:
-        ratio = {k: r[k] * 2 * r["params"] / 1e9 / reference for k in ("sample", "log_prob")}
-        lines.append(f"| {r['model']} | {r['params']:,} | {events:,} | {r['sample']:,.0f} | {r['log_prob']:,.0f} | "
-                     f"{ratio['sample']:.3f} | {ratio['log_prob']:.3f} |")
-    lines += ["", "ratio = (events/s x 2 FLOP x trainable weights) / measured matmul FLOP/s: the fraction of this "
-              "machine's matmul rate the flow's conditioner arithmetic reaches."]
+    m = common.machine()
+    peak = common.matmul_peak(min_seconds=2.0)
+    head = common.header(f"flow benchmark [preset {args.preset}]", m, peak)
+    print(head)
+    lines = []
+    run(models, args.preset == "quick", peak, args.events, args.min_seconds, args.seed, print_fn=lines.append)
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
@@ -120,7 +104,7 @@ def main(argv=None):
         from gan4hep.io import atomic_path
 
         with atomic_path(args.out) as tmp:
-            Path(tmp).write_text(text)
+            Path(tmp).write_text(head + "\n\n" + text)
 
 
 if __name__ == "__main__":

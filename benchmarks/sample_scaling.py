@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
@@ -109,8 +108,10 @@ def main(argv=None):
     p.add_argument("--skip-scaling", action="store_true")
     p.add_argument("--skip-cost", action="store_true")
     args = p.parse_args(argv)
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average "
-          f"{os.getloadavg()[0]:.1f} (1 min)")
+    from benchmarks import common
+
+    print(common.machine_line(common.machine(with_tf=False)))
+    print("reference: the 1-worker rate of the same run (scaling ratio); the costs are CPU time of one core")
     with tempfile.TemporaryDirectory() as tmp:
         if not args.skip_scaling:
             rates = {}

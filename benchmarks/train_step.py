@@ -7,18 +7,21 @@ Two reference networks:
 * ``deep``: a 10 x 512 WGAN-GP, generator 18 -> 10 x 512 -> 18, critic 24 -> 10 x 512 -> 1 (conditioned on 6
   features), 5 critic steps.
 
-The first ``--warmup`` steps (tracing, XLA compilation) are excluded from the timing. This is a benchmark, not a
-test: numbers depend on the machine and on what else runs on it.
+The first ``--warmup`` steps (tracing, XLA compilation) are excluded from the timing. The machine and the float32
+matmul rate measured first in the same process (``benchmarks.common.matmul_peak``) are printed with the table; the
+FLOP of one step are counted by TensorFlow's profiler on the traced ``train_step`` graph, and the achieved rate per
+core (per CPU-second) is given as a fraction of the matmul rate per core. This is a benchmark, not a test: only the
+ratios compare between runs. For the papers' own networks and ``fit`` against a minimal loop see ``training.py``.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import platform
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from benchmarks import common  # noqa: E402
 
 
 def build(name):
@@ -50,11 +53,15 @@ def time_model(name, batch, steps, warmup, seed, jit):
     data = (x, rng.uniform(size=(batch * 8, n_c)).astype("float32")) if n_c else x
     ds = tf.data.Dataset.from_tensor_slices(data).repeat().batch(batch, drop_remainder=True).prefetch(4)
     model.fit(ds, epochs=1, steps_per_epoch=warmup, verbose=0, shuffle=False)
-    t0 = time.perf_counter()
-    model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
-    dt = time.perf_counter() - t0
+    t = common.timed(lambda: model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False), steps,
+                     min_seconds=0)
     params = count_trainable(model.generator) + count_trainable(model.critic)
-    return {"model": name, "params": params, "steps_per_s": steps / dt, "events_per_s": steps * batch / dt}
+    spec = tf.TensorSpec((batch, n_x), tf.float32)
+    flop = common.graph_flops(tf.function(model.train_step),
+                              (spec, tf.TensorSpec((batch, n_c), tf.float32)) if n_c else spec)
+    return {"model": name, "params": params, "steps_per_s": t.rate_wall, "events_per_s": t.rate_wall * batch,
+            "steps_per_s_per_core": t.rate_cpu, "flop_per_step": flop,
+            "gflops_per_core": t.rate_cpu * flop / 1e9}
 
 
 def main(argv=None):
@@ -72,16 +79,19 @@ def main(argv=None):
     batch = args.batch_size or (1024 if args.preset == "paper" else 256)
     steps = args.steps or (50 if args.preset == "paper" else 5)
 
-    import tensorflow as tf
-
-    device = "GPU: " + tf.config.list_physical_devices("GPU")[0].name if tf.config.list_physical_devices("GPU") \
-        else f"CPU ({platform.processor() or platform.machine()}, {os.cpu_count()} cores visible)"
-    rows = [time_model(m, batch, steps, args.warmup, args.seed, "auto" if not args.no_xla else False)
-            for m in args.models.split(",")]
+    common.quiet_tf()
+    m = common.machine()
+    peak = common.matmul_peak(min_seconds=2.0)
+    rows = [time_model(mod, batch, steps, args.warmup, args.seed, "auto" if not args.no_xla else False)
+            for mod in args.models.split(",")]
     lines = [f"train_step benchmark [preset {args.preset}]: batch {batch}, {steps} timed generator steps "
-             f"(+{args.warmup} warm-up), n_critic 5, WGAN-GP, XLA {'off' if args.no_xla else 'auto'}, {device}",
-             "", "| model | trainable params (G+D) | generator steps/s | events/s |", "|---|---|---|---|"]
-    lines += [f"| {r['model']} | {r['params']:,} | {r['steps_per_s']:.2f} | {r['events_per_s']:,.0f} |" for r in rows]
+             f"(+{args.warmup} warm-up), n_critic 5, WGAN-GP, XLA {'off' if args.no_xla else 'auto'}",
+             common.machine_line(m), common.peak_line(peak),
+             "", "| model | trainable params (G+D) | generator steps/s | events/s | steps/s per core | "
+             "GFLOP per step | GFLOP/s per core | fraction of peak |", "|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['model']} | {r['params']:,} | {r['steps_per_s']:.2f} | {r['events_per_s']:,.0f} | "
+              f"{r['steps_per_s_per_core']:.2f} | {r['flop_per_step'] / 1e9:.3g} | {r['gflops_per_core']:.1f} | "
+              f"{r['gflops_per_core'] / peak['gflops_per_core']:.2f} |" for r in rows]
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out:
