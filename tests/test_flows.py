@@ -19,6 +19,14 @@ from gan4hep.runs import Run
 from gan4hep.training import train
 
 
+@pytest.fixture(autouse=True)
+def _seeded():
+    """Every test builds its layers from the same seed, whatever ran before it (the round-trip and Jacobian
+    tolerances are float32 ones: a test must not depend on the global random state another test left)."""
+    keras.utils.set_random_seed(20261130)
+
+
+
 # ---- an independent numpy reference of the rational-quadratic spline (Durkan et al. 2019, eqs. (2)-(5)) ---------
 def _softmax(a):
     e = np.exp(a - a.max(axis=-1, keepdims=True))
