@@ -1,11 +1,11 @@
-"""Plots of the samples and, for the dilepton sample, our MC means beside the published ones.
+"""Plots of the samples and, for the dilepton sample, its MC means raw and after the event-level tail cut.
 
     python -m data_prep.validate --dilepton samples/dilepton_features.root --qcd samples/qcd_jets_features.root \
         --partons samples/ttbar_partons_features.root --out validation/
 
 Writes PNG plots per sample and ``dilepton_means.md`` / ``.csv``: our means raw and after the event-level tail cut
-(drop events with any feature above its 90 % quantile — our reading of "10 % of the tails is cut"), the published
-MC means of Lebese & Ruan Table 1, and their ratio. The published numbers are reference only, never an output.
+(drop events with any feature above its 90 % quantile). No published number is read here (data_prep never imports
+a paper): our means beside Lebese & Ruan's Table 1 come from ``python papers/lebese_ruan/sample_means.py``.
 """
 
 from __future__ import annotations
@@ -18,14 +18,6 @@ import pandas as pd
 
 from gan4hep import io, physics
 
-# Published reference values: Lebese & Ruan (2021), Table 1, "MC mean" column (GeV; radians / unitless for the last
-# two). The Delta phi and Delta R entries (0.002) are not physical values for a lepton pair: kept as published.
-PUBLISHED_LEBESE_RUAN_TABLE1_MC_MEAN = {
-    "pt_l0": 64.876, "pt_l1": 35.042, "pt_ll": 53.060, "m_ll": 89.262, "met": 62.480, "mt": 154.800,
-    "dphi_ll": 0.002, "dr_ll": 0.002,
-}
-UNPHYSICAL_PUBLISHED = ("dphi_ll", "dr_ll")
-
 
 def tail_cut_events(df, columns, quantile=0.9):
     """Drop events with any of ``columns`` above that column's ``quantile``."""
@@ -36,19 +28,14 @@ def tail_cut_events(df, columns, quantile=0.9):
 
 
 def dilepton_means(df):
-    """Table: feature, our mean (raw), our mean after the event-level 90 % tail cut, published mean, ratios."""
+    """Table (feature, ours_raw, ours_tail_cut) of the weighted means (column ``weight`` if present, else 1) raw and
+    after the event-level 90 % tail cut (``tail_cut_events``), and the fraction of events the cut keeps."""
     cols = list(physics.DILEPTON_FEATURES)
     w = df["weight"].to_numpy() if "weight" in df else np.ones(len(df))
     cut = tail_cut_events(df, cols)
     wc = cut["weight"].to_numpy() if "weight" in cut else np.ones(len(cut))
-    rows = []
-    for c in cols:
-        ref = PUBLISHED_LEBESE_RUAN_TABLE1_MC_MEAN[c]
-        raw, tail = np.average(df[c], weights=w), np.average(cut[c], weights=wc)
-        rows.append({"feature": c, "ours_raw": raw, "ours_tail_cut": tail, "published": ref,
-                     "ratio_raw": raw / ref, "ratio_tail_cut": tail / ref,
-                     "note": "published value not physical (kept as published)" if c in UNPHYSICAL_PUBLISHED
-                     else ""})
+    rows = [{"feature": c, "ours_raw": np.average(df[c], weights=w), "ours_tail_cut": np.average(cut[c], weights=wc)}
+            for c in cols]
     return pd.DataFrame(rows), len(cut) / len(df)
 
 
@@ -80,14 +67,12 @@ def validate_dilepton(path, out):
     cols = list(physics.DILEPTON_FEATURES)
     _hist_grid(df, cols, out / "dilepton_features.png", f"dilepton: {len(df)} selected events")
     table, frac = dilepton_means(df)
-    md = ["# Dilepton sample: MC means vs Lebese & Ruan Table 1 (published, reference only)", "",
+    md = ["# Dilepton sample: MC means", "",
           f"Sample: {path}, {len(df)} selected events; tail cut (drop events with any feature above its 90 % "
-          f"quantile) keeps {frac:.0%}.", "",
-          "| feature | ours raw | ours tail-cut | published | ratio raw | ratio tail-cut | note |",
-          "| --- | --- | --- | --- | --- | --- | --- |"]
+          f"quantile) keeps {frac:.0%}. Beside Lebese & Ruan's Table 1: papers/lebese_ruan/sample_means.py.", "",
+          "| feature | ours raw | ours tail-cut |", "| --- | --- | --- |"]
     for r in table.itertuples():
-        md.append(f"| {r.feature} | {r.ours_raw:.3f} | {r.ours_tail_cut:.3f} | {r.published:.3f} | "
-                  f"{r.ratio_raw:.2f} | {r.ratio_tail_cut:.2f} | {r.note} |")
+        md.append(f"| {r.feature} | {r.ours_raw:.3f} | {r.ours_tail_cut:.3f} |")
     with io.atomic_path(out / "dilepton_means.md") as tmp:
         tmp.write_text("\n".join(md) + "\n")
     io.write_table(table, out / "dilepton_means.csv")

@@ -667,7 +667,10 @@ def classifier_two_sample_test(reference: ArrayLike, generated: ArrayLike, n_spl
     Each of ``n_splits`` repeats subsamples the larger sample to the size of the smaller (balanced classes), splits
     the events at random into training and test parts (``test_fraction``), fits scikit-learn's
     ``HistGradientBoostingClassifier`` and computes the AUC on the test part. AUC 0.5 means indistinguishable, 1
-    fully separable; unlike means it sees shapes and correlations in all features together.
+    fully separable; unlike means it sees shapes and correlations in all features together. Samples of equal size
+    are split with one shared permutation, so row ``i`` of both lands in the same part: for row-paired samples (a
+    sample against itself, generated events against the references they were conditioned on) no event's twin
+    sits in the other part's training set, where it would be learned with the opposite label.
     Returns ``{"auc": mean, "auc_uncertainty": std over repeats (ddof=1; 0 for one repeat), "aucs": [...]}``.
 
     Args:
@@ -698,7 +701,7 @@ def classifier_two_sample_test(reference: ArrayLike, generated: ArrayLike, n_spl
     aucs = []
     for _ in range(int(n_splits)):
         ir = rng.permutation(ref.shape[0])[:n]
-        ig = rng.permutation(gen.shape[0])[:n]
+        ig = ir if ref.shape[0] == gen.shape[0] else rng.permutation(gen.shape[0])[:n]
         # split each class separately so that both halves stay balanced
         x_tr = np.concatenate([ref[ir[n_test:]], gen[ig[n_test:]]])
         x_te = np.concatenate([ref[ir[:n_test]], gen[ig[:n_test]]])

@@ -307,3 +307,83 @@ def test_weighted_quantile_edges(rng):
     x = rng.uniform(0, 1, 20_000)
     w = 2 * x  # weighted density 2x: equal-weight edges at sqrt(k / n)
     np.testing.assert_allclose(m.quantile_edges(x, 4, weights=w)[1:-1], np.sqrt([0.25, 0.5, 0.75]), atol=0.01)
+
+
+# ---------------------------------------------------------------- gan4hep evaluate
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory):
+    """A tiny run of ``gan4hep train`` on a two-column table (its generator is replaced in the test below)."""
+    from gan4hep import cli
+
+    d = tmp_path_factory.mktemp("cli_evaluate")
+    rng = np.random.default_rng(11)
+    ref = pd.DataFrame({"a": rng.normal(10.0, 2.0, 1200), "b": rng.exponential(3.0, 1200)})
+    path = d / "reference.csv"
+    ref.to_csv(path, index=False)
+    assert cli.main(["train", "--input", str(path), "--columns", "a,b", "--preset", "quick", "--steps", "2",
+                     "--out", str(d / "run")]) == 0
+    return d, ref, path
+
+
+def _independent(n, shift_a, seed=12):
+    rng = np.random.default_rng(seed)
+    return np.column_stack([rng.normal(10.0 + shift_a, 2.0, n), rng.exponential(3.0, n)])
+
+
+@pytest.mark.parametrize("case", ["itself", "shifted", "independent", "independent shifted"])
+def test_cli_evaluate_values(cli_run, monkeypatch, case):
+    """`gan4hep evaluate`'s numbers with a model that returns: the reference table itself (means equal, KS 0, W1
+    0); the table with column a shifted by 1 = 0.5 sigma (the means and W1 differ by the shift, KS is scipy's); an
+    independent sample of the same distribution (classifier AUC ~0.5); and one with a shifted by 2 sigma (AUC
+    just below the optimal Phi(2 / sqrt 2) = 0.92). A sample against its exact copy:
+    ``test_classifier_sample_against_itself_auc_half``."""
+    import json
+
+    from gan4hep import cli
+    from gan4hep.models import GAN
+
+    d, ref, path = cli_run
+    x = ref[["a", "b"]].to_numpy()
+    if case.startswith("independent"):
+        shift = np.array([4.0 if "shifted" in case else 0.0, 0.0])
+        gen = _independent(len(x), shift[0])
+    else:
+        shift = np.array([1.0 if "shifted" in case else 0.0, 0.0])
+        gen = x + shift
+
+    def sample(self, n, context=None, seed=None, **kwargs):
+        assert n == len(x) and context is None
+        return gen
+
+    monkeypatch.setattr(GAN, "sample", sample)
+    out = d / case.replace(" ", "_")
+    classifier = case.startswith("independent")
+    assert cli.main(["evaluate", "--run", str(d / "run"), "--input", str(path), "--out", str(out), "--seed", "1",
+                     *([] if classifier else ["--no-classifier"])]) == 0
+    rep = pd.read_csv(out / "fidelity.csv", index_col=0)
+    summary = json.loads((out / "summary.json").read_text())
+    assert list(rep.index) == ["a", "b"] and summary["events"] == len(x)
+    np.testing.assert_allclose(rep["mean_ref"], x.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(rep["mean_gen"], gen.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(rep["ks"], [stats.ks_2samp(x[:, j], gen[:, j]).statistic for j in range(2)])
+    np.testing.assert_allclose(rep["wasserstein"], [stats.wasserstein_distance(x[:, j], gen[:, j])
+                                                    for j in range(2)], rtol=1e-9)
+    if case == "itself":
+        assert (rep["ks"] == 0).all() and (rep["wasserstein"] == 0).all()
+        assert (rep["relative_mean_difference"] == 0).all()
+    elif case == "shifted":
+        np.testing.assert_allclose(rep["mean_gen"] - rep["mean_ref"], shift, atol=1e-9)
+        np.testing.assert_allclose(rep["wasserstein"], shift, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(rep["relative_mean_difference"], shift / x.mean(axis=0), atol=1e-12)
+        assert rep.loc["a", "ks"] > 0.15 and rep.loc["b", "ks"] == 0
+    if classifier:
+        auc, err = summary["classifier_auc"], summary["classifier_auc_uncertainty"]
+        optimal = stats.norm.cdf(shift[0] / 2.0 / np.sqrt(2))  # a shift of d sigma: Phi(d / sqrt 2)
+        assert optimal - 0.05 - 3 * err < auc < optimal + 0.02 + 3 * err
+    else:
+        assert summary["classifier_auc"] is None and "classifier_auc" in summary["undefined"]
+
+
+def test_classifier_sample_against_itself_auc_half(rng):
+    x = rng.normal(size=(1000, 2))
+    assert abs(m.classifier_two_sample_test(x, x.copy(), n_splits=2, seed=1, max_iter=30)["auc"] - 0.5) < 0.05

@@ -1,5 +1,6 @@
-"""Lebese & Ruan paper folder: recipe, networks, the kinematic feature layer, and small runs through train.py
-(every output, resume, a run's own recipe on --resume)."""
+"""Lebese & Ruan paper folder: recipe, networks, the kinematic feature layer, Table 1's numbers against scipy on a
+known shift, our sample means beside the published ones, and small runs through train.py (every output and its
+numbers recomputed, resume, a run's own recipe on --resume)."""
 
 import dataclasses
 import json
@@ -11,13 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import vector
+from scipy import stats
 
 from gan4hep.layers import TrainableSwish
 from gan4hep.models import load_sampler
 from gan4hep.physics import DILEPTON_FEATURES, dilepton_features
 from gan4hep.recipes import deviations, from_dict, to_dict
 from gan4hep.runs import Run
-from papers.lebese_ruan import data, evaluate, generate, model, train
+from papers.lebese_ruan import data, evaluate, generate, model, published, sample_means, train
 from papers.lebese_ruan.recipe import PAPER, PRESETS, QUICK, Recipe, preset_name
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -161,6 +163,120 @@ def test_kinematic_generator_identities_hold():
     assert np.all(pt1 <= pt0 + 1e-3) and np.all(mt >= 0)
 
 
+# ---------------------------------------------------------------------------------------------------- Table 1
+
+class _Fixed:
+    """Stands in for the selected generator: ``sample`` returns the given events (its scaled space is physical)."""
+
+    class _Identity:
+        @staticmethod
+        def inverse_transform(x):
+            return np.asarray(x, dtype=np.float64)
+
+    preprocessing = _Identity()
+
+    def __init__(self, events):
+        self.events = np.asarray(events, dtype=np.float64)
+
+    def sample(self, n, seed=None, physical=True):
+        assert n == len(self.events) and not physical
+        return self.events.copy()
+
+
+def _mc(n, seed):
+    return _events(n, seed)[list(model.FEATURES)].to_numpy(np.float64)
+
+
+def test_table1_numbers_on_a_known_shift(tmp_path, monkeypatch):
+    """The generated sample is the test MC shifted by known amounts: every column of Table 1 (and metrics.json)
+    is the known answer or scipy's, the published columns are published.TABLE1; the MC against itself gives 0.
+    The classifier test (tested in test_metrics.py, seconds per call) is replaced by a stand-in whose AUC says
+    which pair of samples it was given, so that the wiring of its numbers is checked."""
+    test, validation = _mc(1000, 1), _mc(1000, 2)
+
+    def classifier(reference, generated, **kwargs):
+        auc = 0.52 if np.array_equal(generated, validation) else 0.5 if np.array_equal(generated, test) else 0.61
+        return {"auc": auc, "auc_uncertainty": {0.52: 0.004, 0.5: 0.003, 0.61: 0.006}[auc], "aucs": [auc]}
+
+    monkeypatch.setattr(evaluate.metrics, "classifier_two_sample_test", classifier)
+    shift = np.array([0.05, -0.1, 0.2, 0.4, -0.3, 0.15, 0.08, -0.25]) * test.std(axis=0)
+    gen = test + shift
+    c = evaluate.compare(_Fixed(gen), test, validation, n_generated=len(test))
+    t, mean = c.table, test.mean(axis=0)
+    assert list(t["feature"]) == list(model.FEATURES)
+    np.testing.assert_allclose(t["MC mean"], mean, rtol=1e-12)
+    np.testing.assert_allclose(t["GAN mean"], mean + shift, rtol=1e-12)
+    np.testing.assert_allclose(t["relative difference"], np.abs(shift) / np.abs(mean), rtol=1e-9)
+    ks = [stats.ks_2samp(test[:, j], gen[:, j]).statistic for j in range(8)]
+    np.testing.assert_allclose(t["KS"], ks, rtol=1e-12)
+    assert min(ks) > 0.01  # the shifts are visible to KS
+    w1 = [stats.wasserstein_distance(test[:, j], gen[:, j]) for j in range(8)]
+    np.testing.assert_allclose(w1, np.abs(shift), rtol=1e-6)  # a translation moves every quantile by the shift
+    np.testing.assert_allclose(t["W1 / std(MC)"], np.abs(shift) / test.std(axis=0), rtol=1e-6)
+    for col, key in (("published MC mean", "mc"), ("published WGAN-GP mean", "wgan_gp"),
+                     ("published relative difference", "rel_diff")):
+        assert list(t[col]) == [published.TABLE1[f][key] for f in model.FEATURES]
+    np.testing.assert_allclose(t["MC mean / published MC mean"],
+                               mean / [published.TABLE1[f]["mc"] for f in model.FEATURES], rtol=1e-12)
+    assert c.worst_rmd == pytest.approx(np.max(np.abs(shift) / np.abs(mean))) and c.worst_ks == max(ks)
+    floor_rmd = np.max(np.abs(validation.mean(axis=0) - mean) / np.abs(mean))
+    assert c.floor["worst_relative_mean_difference"] == pytest.approx(floor_rmd, rel=1e-9)
+    assert c.floor["worst_ks"] == max(stats.ks_2samp(test[:, j], validation[:, j]).statistic for j in range(8))
+    assert c.auc == (0.61, 0.006) and (c.floor["classifier_auc"], c.floor["classifier_auc_uncertainty"]) == \
+        (0.52, 0.004)
+
+    # the files carry the same numbers
+    run = Run(tmp_path / "run")
+    run.start(to_dict(QUICK))
+    evaluate.write_table1(run, c, QUICK)
+    m = evaluate.write_metrics(run, c, QUICK)
+    on_disk = pd.read_csv(run / "table1.csv")
+    for col in ("MC mean", "GAN mean", "relative difference", "KS", "W1 / std(MC)"):
+        np.testing.assert_allclose(on_disk[col], t[col], rtol=1e-12, err_msg=col)
+    assert json.loads((run / "metrics.json").read_text()) == json.loads(json.dumps(m))
+    for j, f in enumerate(model.FEATURES):
+        assert m["features"][f]["ks"] == ks[j]
+        assert m["features"][f]["relative_mean_difference"] == pytest.approx(abs(shift[j]) / abs(mean[j]), rel=1e-9)
+        assert m["features"][f]["wasserstein"] == pytest.approx(abs(shift[j]), rel=1e-6)
+    assert m["worst_ks"] == max(ks) and _read(run, "results.json")["table1"]["worst_ks"] == max(ks)
+    assert (m["classifier_auc"], m["mc_floor"]["classifier_auc"]) == (0.61, 0.52)
+    md = (run / "table1.md").read_text()
+    assert f"Worst KS: {max(ks):.4f}" in md and "AUC = 0.610 +- 0.006" in md and "classifier AUC 0.520" in md
+
+    same = evaluate.compare(_Fixed(test), test, validation, n_generated=len(test))
+    assert np.all(same.table["KS"] == 0) and np.all(same.table["W1 / std(MC)"] == 0)
+    np.testing.assert_allclose(same.table["relative difference"], 0, atol=1e-14)
+    assert np.all(same.separation == 0) and same.auc == (0.5, 0.003)
+
+
+def test_sample_means_beside_published_table1(tmp_path):
+    """papers/lebese_ruan/sample_means.py (moved out of data_prep.validate): our weighted means raw and after the
+    event-level 90 % tail cut, computed by hand, beside published.TABLE1's MC means."""
+    df = _events(1000, seed=4)
+    df["weight"] = np.random.default_rng(5).uniform(0.5, 2.0, len(df))
+    table, frac = sample_means.dilepton_means(df)
+    cols = list(model.FEATURES)
+    x, w = df[cols].to_numpy(), df["weight"].to_numpy()
+    keep = np.all(x <= np.quantile(x, 0.9, axis=0), axis=1)
+    assert frac == keep.mean() and 0.4 < frac < 0.9
+    assert list(table["feature"]) == cols
+    np.testing.assert_allclose(table["ours_raw"], (w[:, None] * x).sum(0) / w.sum(), rtol=1e-12)
+    np.testing.assert_allclose(table["ours_tail_cut"], (w[keep, None] * x[keep]).sum(0) / w[keep].sum(), rtol=1e-12)
+    pub = np.array([published.TABLE1[c]["mc"] for c in cols])
+    assert list(table["published"]) == list(pub)
+    np.testing.assert_allclose(table["ratio_raw"], table["ours_raw"] / pub, rtol=1e-12)
+    np.testing.assert_allclose(table["ratio_tail_cut"], table["ours_tail_cut"] / pub, rtol=1e-12)
+    assert (table["note"] != "").tolist() == [c in ("dphi_ll", "dr_ll") for c in cols]
+
+    path = tmp_path / "events.parquet"
+    df.to_parquet(path)
+    text = sample_means.write_means(path, tmp_path / "out")
+    on_disk = pd.read_csv(tmp_path / "out" / "dilepton_means_vs_published.csv")
+    np.testing.assert_allclose(on_disk["ours_tail_cut"], table["ours_tail_cut"], rtol=1e-12)
+    assert f"| m_ll | {table['ours_raw'][3]:.3f} | {table['ours_tail_cut'][3]:.3f} | 89.262 |" in text
+    assert "published" in text and (tmp_path / "out" / "dilepton_means_vs_published.md").exists()
+
+
 # ---------------------------------------------------------------------------------------------------- runs
 
 def _read(run, name):
@@ -186,11 +302,24 @@ def test_smoke_run_writes_every_output(tmp_path, table, generator):
     assert list(table1["feature"]) == list(model.FEATURES)
     test = pd.read_parquet(run / "test_mc.parquet")
     np.testing.assert_allclose(table1["MC mean"], test[list(model.FEATURES)].mean().to_numpy(), rtol=1e-9)
+    # every number of the table, recomputed from the run's selected generator with numpy and scipy
+    gan, _ = evaluate.load_run(Run(run))
+    mc = test[list(model.FEATURES)].to_numpy(np.float64)
+    gen = gan.preprocessing.inverse_transform(gan.sample(max(len(mc), 20000), seed=12345, physical=False))
+    np.testing.assert_allclose(table1["GAN mean"], gen.mean(axis=0), rtol=1e-9)
+    np.testing.assert_allclose(table1["relative difference"],
+                               np.abs(gen.mean(axis=0) - mc.mean(axis=0)) / np.abs(mc.mean(axis=0)), rtol=1e-9)
+    np.testing.assert_allclose(table1["KS"], [stats.ks_2samp(mc[:, j], gen[:, j]).statistic for j in range(8)])
+    np.testing.assert_allclose(table1["W1 / std(MC)"], [stats.wasserstein_distance(mc[:, j], gen[:, j])
+                                                        / mc[:, j].std() for j in range(8)], rtol=1e-9)
     m = _read(run, "metrics.json")
     for key in ("features", "classifier_auc", "classifier_auc_uncertainty", "selected_checkpoint", "select_by",
                 "generator"):
         assert key in m
     assert set(m["features"]) == set(model.FEATURES)
+    assert [m["features"][f]["ks"] for f in model.FEATURES] == list(table1["KS"])
+    assert m["worst_ks"] == table1["KS"].max() and m["worst_relative_mean_difference"] == \
+        table1["relative difference"].max()
     assert m["generator"] == generator and m["selected_checkpoint"] in (3, 6)
     assert "preset **quick**" in (run / "table1.md").read_text()
     recipe = from_dict(Recipe, _read(run, "recipe.json"), base=PAPER)

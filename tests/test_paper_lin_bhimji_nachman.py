@@ -1,6 +1,7 @@
 """Lin, Bhimji & Nachman reproduction: template binning and dressing, separation power (section 3.3), regions, the
-recipe and its presets, the command lines (--help, --resume with another preset), and a smoke run of templates.py
-writing every output."""
+Fig. 6 ratio error and Sum m_J panels against hand / numpy computations, the comparison lines, the recipe and its
+presets, the command lines (--help, --resume with another preset), and smoke runs of templates.py (the circle-WGAN
+and the vanilla GAN with skew-normal noise) whose numbers are recomputed from their outputs."""
 
 import dataclasses
 import json
@@ -12,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gan4hep.recipes import deviations, to_dict
+from gan4hep.recipes import deviations, from_dict, to_dict
 from gan4hep.runs import Run
 from papers.lin_bhimji_nachman import data, evaluate, observables, templates, train
 from papers.lin_bhimji_nachman.recipe import PAPER, PRESETS, QUICK, Recipe
@@ -80,10 +81,22 @@ def test_separation_power_identical_and_disjoint():
     assert len(same["regions"]) == 8
     disjoint = observables.separation_power_8(jets, jets["mass"].to_numpy()[None] + 1e4)
     assert disjoint["value"] == pytest.approx(1.0)
-    # a perfect but independent model sits near the floor, a shifted one well above it
+    # a nearly perfect model (each mass smeared by 10 %) sits near the floor, a mass scale x2 far above it
     rng = np.random.default_rng(0)
-    shuffled = jets["mass"].to_numpy() * rng.gamma(100, 0.01, len(jets))
-    assert observables.separation_power_8(jets, shuffled)["value"] < 0.5
+    smeared = observables.separation_power_8(jets, jets["mass"].to_numpy() * rng.gamma(100, 0.01, len(jets)))
+    assert smeared["value"] < 1.5 * smeared["floor"]
+    doubled = observables.separation_power_8(jets, 2 * jets["mass"].to_numpy()[None])
+    assert doubled["floor"] == smeared["floor"] and doubled["value"] > 3 * doubled["floor"]
+    assert np.dot(doubled["fractions"], doubled["regions"]) == pytest.approx(doubled["value"])
+    assert sum(doubled["fractions"]) == pytest.approx(1.0)
+    # the floor B/4 (1/N_eff,real + 1/N_eff,gen) per region, combined with the regions' fractions: unweighted, with
+    # 20 bins and `copies` generated masses per jet, 8 regions x 20/4 (1 + 1/copies) / N_jets
+    for copies in (1, 10):
+        gen = np.tile(jets["mass"].to_numpy(), (copies, 1))
+        unweighted = observables.separation_power_8(jets, gen, weighted=False)
+        assert unweighted["floor"] == pytest.approx(8 * 5 * (1 + 1 / copies) / len(jets), rel=1e-9)
+    assert observables.effective_n([1.0, 1.0, 1.0, 1.0]) == 4.0
+    assert observables.effective_n([1.0, 3.0]) == pytest.approx(16 / 10)
 
 
 def test_eight_equal_statistics_regions():
@@ -110,6 +123,9 @@ def test_region_selection_and_table1(tmp_path):
     t1 = evaluate.table1(jets, tmp_path)
     assert list(t1["region"]) == ["control", "validation", "validation", "signal", "signal"]
     assert t1.loc[0, "jets"] == (df["region"] == 1).sum() and t1.loc[1, "events"] == 100
+    w = df.loc[df["region"] == 1, "weight"]
+    assert t1.loc[0, "weighted_jets"] == pytest.approx(w.sum())
+    assert t1.loc[0, "effective_jets"] == pytest.approx(w.sum() ** 2 / (w**2).sum())  # Kish
     assert pd.read_csv(tmp_path / "table1.csv")["jets"].tolist() == t1["jets"].tolist()
     train, es = data.split_control(data.region(jets, "control"), seed=1)
     assert not set(train["event"]) & set(es["event"]) and abs(len(train) - len(es)) <= 3
@@ -138,6 +154,129 @@ def test_sum_mj_and_ntrk_cut():
     assert x == 50 and eff == pytest.approx(0.5)
 
 
+def test_ratio_error_hand_computation():
+    """Two bins of 100 real events (weight 1); the generated sample has 100 and 200: r = (1, 2), sigma_r = r
+    sqrt(1/100 + 1/n_gen), error = sqrt((r - 1)^2 + sigma_r^2)."""
+    real = np.r_[np.full(100, 10.0), np.full(100, 30.0)]
+    gen = np.r_[np.full(100, 10.0), np.full(200, 30.0)]
+    r, sig, err = observables.ratio_error(real, np.ones(200), gen, np.ones(300), [0.0, 20.0, 40.0])
+    np.testing.assert_allclose(r, [1.0, 2.0])
+    np.testing.assert_allclose(sig, [np.sqrt(0.02), 2 * np.sqrt(0.015)])
+    np.testing.assert_allclose(err, [np.sqrt(0.02), np.sqrt(1 + 0.06)])
+    # weights: each generated copy weighted 1/2 (two copies per real event) gives the same ratio, a smaller error
+    r2, sig2, _ = observables.ratio_error(real, np.ones(200), np.r_[gen, gen], np.full(600, 0.5), [0.0, 20.0, 40.0])
+    np.testing.assert_allclose(r2, r)
+    np.testing.assert_allclose(sig2, r * np.sqrt(1 / 100 + 0.5 / np.array([100, 200])))
+
+
+def _validation_jets(tmp_path, n_events=2400):
+    path = tmp_path / "jets.parquet"
+    synthetic_sample(n_events).to_parquet(path)
+    return data.region(data.read_jets(path), "validation")
+
+
+def _numpy_sum_mj(jets, mass):
+    """Per-event Sum m_J of the four leading jets and the per-event weight and max N_track, with pandas."""
+    lead = jets.assign(m=mass)[jets["rank"] < 4]
+    g = lead.groupby("event")
+    return g["m"].sum().to_numpy(), g["weight"].first().to_numpy(), g["ntrk"].max().to_numpy()
+
+
+def test_fig6_numbers_on_constructed_masses(tmp_path):
+    """Fig. 6's cuts, efficiencies and ratio errors against a pandas / numpy recomputation: a generator that
+    returns the real masses (ratio 1, error = the statistical error only) and one that doubles them."""
+    val = _validation_jets(tmp_path)
+    mass = val["mass"].to_numpy(float)
+    res = evaluate.fig6(val, {"Same": mass[None], "Double": 2 * mass[None]}, tmp_path, "quick", n_bins=4)
+    assert (tmp_path / "fig6.png").stat().st_size > 1000
+
+    real, w, maxn = _numpy_sum_mj(val, mass)
+    lead = val[val["rank"] < 4]
+    x_jet = min(range(100), key=lambda x: abs(lead["weight"][lead["ntrk"] < x].sum() / lead["weight"].sum() - 0.5))
+    x_evt = min(range(100), key=lambda x: abs(w[maxn < x].sum() / w.sum() - 0.5))
+    assert (res["ntrk_cut_jet50"], res["ntrk_cut_event50"]) == (x_jet, x_evt)
+    assert res["per_jet_efficiency_jet50"] == pytest.approx(lead["weight"][lead["ntrk"] < x_jet].sum()
+                                                            / lead["weight"].sum())
+    edges = np.asarray(res["edges"])
+    assert len(edges) == 5 and edges[0] == pytest.approx(real.min()) and edges[-1] == pytest.approx(real.max())
+    tail = edges[:-1] >= res["tail_from_GeV"] - 1e-9
+    assert tail.sum() == 1  # the top quarter of 4 equal-statistics bins
+    for label, x in (("inclusive", None), (f"N_track < {x_evt} (50% of events)", x_evt),
+                     (f"N_track < {x_jet} (50% per jet)", x_jet)):
+        panel = res["panels"][label]
+        sel = np.ones(len(real), bool) if x is None else maxn < x
+        assert panel["events"] == sel.sum() and panel["event_efficiency"] == pytest.approx(w[sel].sum() / w.sum())
+        hist = lambda v, wt: np.histogram(np.clip(v, edges[0], edges[-1]), edges, weights=wt)[0]  # noqa: E731
+        rc, rv = hist(real[sel], w[sel]), hist(real[sel], w[sel] ** 2)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            stat = np.sqrt(2 * rv) / rc
+            np.testing.assert_allclose(panel["Same"]["ratio"], np.where(rc > 0, 1.0, np.nan))
+            np.testing.assert_allclose(panel["Same"]["error"], stat, rtol=1e-9)
+            gc, gv = hist(2 * real[sel], w[sel]), hist(2 * real[sel], w[sel] ** 2)
+            ratio = gc / rc
+            error = np.sqrt((ratio - 1) ** 2 + ratio**2 * (rv / rc**2 + np.where(gc > 0, gv / gc**2, 0.0)))
+        np.testing.assert_allclose(panel["Double"]["ratio"], ratio, rtol=1e-9)
+        np.testing.assert_allclose(panel["Double"]["error"], error, rtol=1e-9)
+        for lab, err in (("Same", stat), ("Double", error)):
+            want = np.nanmean(err[tail]) if np.isfinite(err[tail]).any() else np.nan
+            np.testing.assert_allclose(panel[lab]["high_summj_error"], want, rtol=1e-9)
+            np.testing.assert_allclose(panel[lab]["last_bin_error"], err[-1], rtol=1e-9)
+
+
+def test_fig5_panels_on_constructed_masses(tmp_path):
+    """Fig. 5's panels: weighted tertiles of pT, |eta| and N_track, the jets in each and the weighted mean masses,
+    real and a generator that doubles every mass (its means are twice the real ones)."""
+    val = _validation_jets(tmp_path)
+    mass, w = val["mass"].to_numpy(float), val["weight"].to_numpy(float)
+    summary = evaluate.fig5(val, {"GAN": 2 * mass[None]}, tmp_path, "quick")
+    assert (tmp_path / "fig5.png").stat().st_size > 1000 and len(summary) == 9
+    for name, x in (("pt", val["pt"]), ("abs_eta", np.abs(val["eta"])), ("ntrk", val["ntrk"])):
+        x = np.asarray(x, float)
+        for c in range(3):
+            lo, hi = summary[f"{name}_{c}"]["range"]
+            sel = (x >= lo) & (x < hi)
+            panel = summary[f"{name}_{c}"]
+            assert panel["jets"] == sel.sum() > 0
+            assert panel["mean_mass"]["Real"] == pytest.approx(np.average(mass[sel], weights=w[sel]), rel=1e-9)
+            assert panel["mean_mass"]["GAN"] == pytest.approx(2 * panel["mean_mass"]["Real"], rel=1e-9)
+            if name != "ntrk":  # continuous: equal weighted thirds (integer N_track splits where its values allow)
+                assert w[sel].sum() / w.sum() == pytest.approx(1 / 3, abs=0.02)
+        assert sum(summary[f"{name}_{c}"]["jets"] for c in range(3)) == len(val)
+
+
+def test_separation_power_table_and_comparison_lines(tmp_path):
+    """separation_power.csv holds the scores it is given; comparison.md quotes our numbers beside the published
+    ones (published.py) and says whether the GANs are below the template."""
+    from papers.lin_bhimji_nachman import published
+
+    t = {"value": 0.3, "floor": 0.05, "dressing_spread": 0.01, "unweighted": {"value": 0.2, "floor": 0.02}}
+    sp = {"template": {"validation": t}, "vanilla_skew": {"validation": {"mean": 0.25, "std": 0.02,
+                                                                          "unweighted_mean": 0.15}}}
+    table = evaluate.separation_power_table(sp, ["validation"], QUICK, 60, tmp_path)
+    on_disk = pd.read_csv(tmp_path / "separation_power.csv")
+    assert on_disk["value"].tolist() == [0.05, 0.3, 0.25] == table["value"].tolist()
+    assert on_disk["unweighted"].tolist() == [0.02, 0.2, 0.15]
+    assert on_disk["uncertainty"].tolist()[1:] == [0.01, 0.02]
+    assert on_disk["method"].tolist() == ["floor", "template", "gan"]
+
+    panel = {"event_efficiency": 0.07, "Template": {"high_summj_error": 1.5}, "GAN": {"high_summj_error": 0.4}}
+    res = {"preset": "quick", "separation_power": sp, "epochs_to_reach": {"vanilla_skew": 7},
+           "fig6": {"panels": {"N_track < 25 (50% per jet)": panel}, "ntrk_cut_jet50": 25,
+                    "per_jet_efficiency_jet50": 0.49},
+           "table1_jets": {"control": 15732, "validation": 502, "signal": 4}}
+    lines = evaluate.compare_with_paper(res, tmp_path)
+    text = (tmp_path / "comparison.md").read_text()
+    assert all(line in text for line in lines) and "(preset quick)" in text
+    assert "template 0.3000; vanilla_skew 0.2500 -> all below the template (floor 0.0500)" in lines[0]
+    assert "vanilla_skew 7" in lines[1]
+    assert f"N_track < {published.FIG6['ntrk_cut'][0]} (published)" in lines[2]
+    assert "ours: N_track < 25 (per-jet eff. 49%, event eff. 7%" in lines[2]
+    assert "ratio error: Template 150%, GAN 40%" in lines[2]
+    assert lines[3].endswith("ours: 15732 / 502")
+    sp["vanilla_skew"]["validation"]["mean"] = 0.35
+    assert "NOT all below" in evaluate.compare_with_paper(res)[0]
+
+
 def _smoke(tmp_path, extra):
     sample = tmp_path / "jets.parquet"
     synthetic_sample(1200).to_parquet(sample)
@@ -153,12 +292,42 @@ def _smoke(tmp_path, extra):
     m = json.loads((out / "metrics.json").read_text())
     assert m["preset"] == "quick" and m["comparison"]
     assert res["separation_power"]["template"]["validation"]["value"] > 0
+    regions = synthetic_sample(1200)["region"]
+    assert m["table1_jets"] == {"control": int((regions == 1).sum()), "validation": int((regions == 2).sum()),
+                                "signal": int((regions == 3).sum())}
+    assert pd.read_csv(out / "table1.csv")["jets"].tolist()[0] == (regions == 1).sum()
+    # the template and GAN rows of separation_power.csv, recomputed from the sample, the refitted templates and the
+    # exported generator (one initialisation: its value is the mean)
+    recipe = from_dict(Recipe, json.loads((out / "recipe.json").read_text()), base=PAPER)
+    jets = data.prepare(data.read_jets(sample), recipe.seed)
+    tmpl = templates.fit_templates(jets["control"], recipe, tmp_path)
+    val = jets["validation"]
+    row = sp[(sp["region"] == "validation")].set_index("method")
+    dressed = tmpl.dress(val["pt"], val["eta"], copies=recipe.dress, seed=recipe.seed + 1)
+    assert row.loc["template", "value"] == pytest.approx(
+        observables.separation_power_8(val, dressed, recipe.mass_bins)["value"], rel=1e-9)
+    assert row.loc["floor", "value"] == pytest.approx(
+        observables.separation_power_8(val, dressed, recipe.mass_bins)["floor"], rel=1e-9)
+    from gan4hep.models import load_sampler
+    from papers.lin_bhimji_nachman import model
+
+    gan_rows = sp[(sp["region"] == "validation") & (sp["method"] == "gan")].set_index("variant")
+    for variant in recipe.variants:
+        for noise in recipe.noises:
+            sampler = load_sampler(out / "runs" / f"{variant}_{noise}_0" / "model.keras")
+            sampler.target = recipe.target
+            gm = model.generate_mass(sampler, val, copies=recipe.dress, seed=recipe.seed + 2)
+            assert gan_rows.loc[f"{variant}_{noise} ({recipe.target})", "value"] == pytest.approx(
+                observables.separation_power_8(val, gm, recipe.mass_bins)["value"], rel=1e-6)
     return sp
 
 
-def test_smoke_run_writes_every_output(tmp_path):
-    sp = _smoke(tmp_path, ["--variant", "wgan", "--noise", "noskew", "--no-classifier"])
-    assert list(sp.loc[sp["method"] == "gan", "variant"].unique()) == ["wgan_noskew (m_over_pt)"]
+@pytest.mark.parametrize("variant, noise", [("wgan", "noskew"), ("vanilla", "skew")])
+def test_smoke_run_writes_every_output(tmp_path, variant, noise):
+    """templates.py end to end, in the default run for the circle-WGAN and for the paper's headline variant, the
+    vanilla GAN with skew-normal noise (the one drawn in Figs. 5 and 6)."""
+    sp = _smoke(tmp_path, ["--variant", variant, "--noise", noise, "--no-classifier"])
+    assert list(sp.loc[sp["method"] == "gan", "variant"].unique()) == [f"{variant}_{noise} (m_over_pt)"]
 
 
 @pytest.mark.slow
@@ -184,8 +353,6 @@ def test_deviations_quick_vs_paper():
                                         "patience: None (paper: 40)"]
     assert deviations(PAPER, PAPER) == []
     # the recipe survives its run folder's JSON
-    from gan4hep.recipes import from_dict
-
     assert from_dict(Recipe, json.loads(json.dumps(to_dict(QUICK))), base=PAPER) == QUICK
 
 

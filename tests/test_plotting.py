@@ -95,12 +95,48 @@ def test_grid_hist_ratio(frames, tmp_path):
         P.grid_hist_ratio(ref, gen, ["pt", "mll"])
 
 
+def _drawn_cdf(line, t):
+    """The value at each of ``t`` of a drawn step curve (matplotlib "steps-post": y[i] from x[i] on)."""
+    assert line.get_drawstyle() == "steps-post"
+    x, y = np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float)
+    i = np.searchsorted(x, t, side="right") - 1
+    return np.where(i >= 0, y[np.clip(i, 0, None)], 0.0)
+
+
+def _ecdf(sample, t, weights=None):
+    order = np.argsort(sample)
+    w = np.ones(len(sample)) if weights is None else np.asarray(weights, float)[order]
+    cum = np.r_[0.0, np.cumsum(w) / w.sum()]
+    return cum[np.searchsorted(np.asarray(sample)[order], t, side="right")]
+
+
 def test_cdf_plots(frames, tmp_path):
+    """The drawn curves are the empirical CDFs of the samples (checked at every data point, and weighted), and the
+    legend's KS is their largest distance, scipy's two-sample KS statistic."""
+    from scipy import stats
+
     ref, gen = frames
     fig, ax = P.cdf_plot(ref.pt, {"GAN": gen.pt}, xlabel="pt")
-    assert any("KS" in t.get_text() for t in ax.get_legend().get_texts())
+    ks = stats.ks_2samp(ref.pt, gen.pt).statistic
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["Reference", f"GAN (KS {ks:.3f})"]
+    line_ref, line_gen = ax.get_lines()
+    t = np.sort(np.r_[ref.pt, gen.pt, ref.pt.min() - 1, gen.pt.max() + 1])
+    np.testing.assert_allclose(_drawn_cdf(line_ref, t), _ecdf(ref.pt, t), atol=1e-12)
+    np.testing.assert_allclose(_drawn_cdf(line_gen, t), _ecdf(gen.pt, t), atol=1e-12)
+    assert np.max(np.abs(_drawn_cdf(line_ref, t) - _drawn_cdf(line_gen, t))) == pytest.approx(ks)
     _check_written(P.save_figure(fig, tmp_path / "cdf"), tmp_path, "cdf")
+
+    w = np.linspace(0.5, 2.0, len(gen))
+    _, ax = P.cdf_plot(ref.pt, {"GAN": gen.pt}, weights={"GAN": w})
+    np.testing.assert_allclose(_drawn_cdf(ax.get_lines()[1], t), _ecdf(gen.pt, t, w), atol=1e-9)
+
     fig = P.grid_cdf_plot(ref, gen, ["pt", "met", "eta"], ncols=2)
+    panels = [a for a in fig.axes if a.get_visible() and a.get_lines()]
+    assert [a.get_xlabel() for a in panels] == ["pt", "met", "eta"]
+    for a, col in zip(panels, ["pt", "met", "eta"]):
+        t = np.sort(np.r_[ref[col], gen[col]])
+        np.testing.assert_allclose(_drawn_cdf(a.get_lines()[0], t), _ecdf(ref[col], t), atol=1e-12)
+        np.testing.assert_allclose(_drawn_cdf(a.get_lines()[1], t), _ecdf(gen[col], t), atol=1e-12)
     _check_written(P.save_figure(fig, tmp_path / "cdf_grid"), tmp_path, "cdf_grid")
 
 

@@ -88,13 +88,15 @@ def network_parameters_table(recipe: Recipe, results: dict, stem: Path, preset: 
     from gan4hep.networks import count_trainable
 
     pub = published.NETWORK_PARAMETERS
-    n_g = count_trainable(model.build_generator(recipe.init))
-    n_d = count_trainable(model.build_discriminator(recipe.init))
+    generator = model.build_generator(recipe.init)
+    n_g, n_d = count_trainable(generator), count_trainable(model.build_discriminator(recipe.init))
+    n_in, n_layers, units, n_masses = _architecture(generator)
     seconds = results.get("train_seconds")
     rows = [
-        ("Input dimension G", "18 (+ 6 masses in the on-shell layer)", "18 (+ 6)", pub["input_dimension_G"]),
-        ("Layers", model.LAYERS, model.LAYERS, pub["layers"]),
-        ("Units per layer", model.UNITS, model.UNITS, pub["units_per_layer"]),
+        ("Input dimension G", f"{n_in} (+ {n_masses} masses in the on-shell layer)", "18 (+ 6)",
+         pub["input_dimension_G"]),
+        ("Layers", n_layers, model.LAYERS, pub["layers"]),
+        ("Units per layer", units, model.UNITS, pub["units_per_layer"]),
         ("Trainable weights G", n_g, n_g, pub["trainable_weights_G"]),
         ("Trainable weights D", n_d, n_d, pub["trainable_weights_D"]),
         ("lambda_D", recipe.reg_weight, PAPER.reg_weight, pub["lambda_D"]),
@@ -108,6 +110,16 @@ def network_parameters_table(recipe: Recipe, results: dict, stem: Path, preset: 
     ]
     df = pd.DataFrame(rows, columns=["parameter", "this run", "paper preset", "published (slides)"]).astype(str)
     return _write_table(df, stem, preset, "Network parameters: this run, the paper preset, and the published table")
+
+
+def _architecture(generator) -> tuple[int, int, int | list[int], int]:
+    """(noise inputs, hidden Dense layers, units per hidden layer (a list if they differ), masses of the on-shell
+    layer) of a built generator: the "this run" column of ``network_parameters_table``."""
+    dense = [layer for layer in generator.layers if type(layer).__name__ == "Dense"]
+    units = sorted({layer.units for layer in dense[:-1]})
+    on_shell = [layer for layer in generator.layers if isinstance(layer, model.OnShell)]
+    return (int(generator.inputs[0].shape[-1]), len(dense) - 1, units[0] if len(units) == 1 else units,
+            sum(len(layer.masses) for layer in on_shell))
 
 
 def mass_peaks_table(fits: dict, stem: Path, preset: str) -> pd.DataFrame:
@@ -308,12 +320,21 @@ def training_curves(run) -> list[Path] | None:
 
 
 # ---- metrics.json and the generated events ----------------------------------------------------------------------
-def observable_deviations(truth_t: pd.DataFrame, gen_t: pd.DataFrame) -> dict[str, dict[str, float]]:
+def observable_deviations(truth_t: pd.DataFrame, gen_t: pd.DataFrame,
+                          min_count: int = 100) -> dict[str, dict[str, float]]:
     """Per particle and candidate observable: 1-d Wasserstein distance ``w1`` (GeV or rad) and
-    ``observables.bulk_deviation``."""
+    ``observables.bulk_deviation`` (bins with at least ``min_count`` truth events)."""
     return {c: {"w1": float(metrics.wasserstein(truth_t[c].to_numpy(), gen_t[c].to_numpy())),
-                **obs.bulk_deviation(truth_t[c], gen_t[c])}
+                **obs.bulk_deviation(truth_t[c], gen_t[c], min_count=min_count)}
             for c in PARTICLE_OBSERVABLES + CANDIDATE_OBSERVABLES}
+
+
+def bulk_floor(truth_t: pd.DataFrame) -> float:
+    """The statistical floor of the bulk deviation: the mean over the particle and candidate observables of
+    ``observables.bulk_deviation`` between the even and the odd events of the truth (two independent halves of the
+    same sample, each with half its events: bins need half the truth events, 50, to keep the same bins)."""
+    even, odd = truth_t.iloc[0::2].reset_index(drop=True), truth_t.iloc[1::2].reset_index(drop=True)
+    return float(np.mean([v["mean_abs_dev"] for v in observable_deviations(even, odd, min_count=50).values()]))
 
 
 def momentum_balance_summary(truth: np.ndarray, gens: dict) -> dict[str, dict[str, float]]:
@@ -395,6 +416,7 @@ def evaluate_run(run, baseline=None, out=None, n_events: int | None = None, clas
         width_comparison=None if widths is None else widths.to_dict(orient="records"),
         corr_pt_t_pt_b_median_abs_rel_diff=rel_corr,
         bulk_mean_abs_dev_all_observables=float(np.mean([v["mean_abs_dev"] for v in per_obs.values()])),
+        bulk_mean_abs_dev_truth_halves=bulk_floor(truth_t),
         observables=per_obs,
         fidelity={"classifier_auc": rep.attrs["classifier_auc"],
                   "classifier_auc_uncertainty": rep.attrs["classifier_auc_uncertainty"],
@@ -406,7 +428,8 @@ def evaluate_run(run, baseline=None, out=None, n_events: int | None = None, clas
     print(f"[preset: {preset}] W peak {s['W']['position']:.2f} GeV width {s['W']['width']:.2f} "
           f"(truth {t['W']['position']:.2f}, {t['W']['width']:.2f}); top peak {s['top']['position']:.2f} width "
           f"{s['top']['width']:.2f} (truth {t['top']['position']:.2f}, {t['top']['width']:.2f}); bulk mean |dev| "
-          f"{result['bulk_mean_abs_dev_all_observables']:.3f}")
+          f"{result['bulk_mean_abs_dev_all_observables']:.3f} over {len(per_obs)} observables (truth vs truth, "
+          f"two halves: {result['bulk_mean_abs_dev_truth_halves']:.3f})")
     return result
 
 
