@@ -1,5 +1,5 @@
 """papers/butter_plehn: the quantile error and amplification (Fig. 1), the B - S weighting (Fig. 3), the regression
-terms of Eq. (19) (Figs. 7-8), and smoke runs of the scripts (slow)."""
+terms of Eq. (19) (Figs. 7-8), and runs of the camel and subtraction scripts on tiny budgets."""
 
 import dataclasses
 import json
@@ -200,8 +200,7 @@ def test_zll_gan_builds_with_and_without_terms():
     assert np.isfinite(float(logs["z_terms"])) and float(logs["z_terms"]) > 0
 
 
-# ----------------------------------------------------------------------------------------- scripts (slow)
-@pytest.mark.slow
+# ------------------------------------------------------------------- scripts (tiny budgets: ~10 s of CPU each)
 def test_camel_script_writes_its_outputs(tmp_path):
     out = camel.main(["--out", str(tmp_path / "c"), "--repeats", "2", "--steps", "30", "--n-train", "100"])
     m = json.loads((tmp_path / "c" / "metrics.json").read_text())
@@ -212,7 +211,6 @@ def test_camel_script_writes_its_outputs(tmp_path):
         assert (tmp_path / "c" / name).exists()
 
 
-@pytest.mark.slow
 def test_subtraction_toy_script_writes_its_outputs(tmp_path):
     args = ["--out", str(tmp_path / "s"), "--no-lhc", "--repeats", "2", "--steps", "30"]
     subtraction.main(args)
