@@ -3,7 +3,9 @@
 ::
 
     gan4hep train --input events.root --columns pt,eta,m --out RUN --steps 20000
+    gan4hep train --input nlo.root --columns pt,eta,m --weight w --out RUN2     # per-event weights (any sign)
     gan4hep generate --run RUN --samples 100000 --out generated.parquet
+    gan4hep generate --pretrained lebese_ruan --events 1000000 --out toys.parquet   # shipped model, no training
     gan4hep evaluate --run RUN --input validation.root
 
 The run folder is a ``gan4hep.runs.Run``: ``recipe.json`` (every option, written once, so the networks can be
@@ -71,6 +73,7 @@ class Recipe:
     log_every: int = 500
     missing_value: float | None = None  # placeholder of undefined values in the input (e.g. -999)
     missing: str | None = None  # learn | drop (None: learn, when missing_value is set)
+    weight: str | None = None  # column of per-event training weights (any sign; see gan4hep.training.train)
 
     def resolved(self) -> "Recipe":
         """The recipe with the objective-dependent defaults filled in."""
@@ -154,11 +157,13 @@ def prepare(df, recipe: Recipe, path: str) -> tuple[Any, Any, dict]:
         ``(x, c, record)``: ``x`` float64 ``(n_events, n_features)`` (the generated columns, then the indicators),
         ``c`` float64 ``(n_events, n_context)`` or None, and the record: ``features``, ``columns`` (per feature:
         dtype, kind, min, max, training and generation method), ``context`` (dtype, min, max), ``placeholders``,
-        ``events_read``, ``events``.
+        ``events_read``, ``events``; with ``recipe.weight`` also ``weight`` (column, sum, negative count) and the
+        events' weights ``w`` float64 ``(n_events,)`` (else None): ``(x, c, w, record)``.
 
     Raises:
         UserError: a context column holding placeholders with ``learn``; a column made only of placeholders; no
-            event left after ``drop``; an unknown ``missing`` policy.
+            event left after ``drop``; an unknown ``missing`` policy; weights that are not finite or do not sum to
+            a positive total (names the column).
     """
     import numpy as np
 
@@ -233,7 +238,19 @@ def prepare(df, recipe: Recipe, path: str) -> tuple[Any, Any, dict]:
               "events_read": n_read, "events": len(df)}
     x = df[features].to_numpy(dtype=np.float64)
     c = df[context].to_numpy(dtype=np.float64) if context else None
-    return x, c, record
+    w = None
+    if recipe.weight:
+        w = df[recipe.weight].to_numpy(dtype=np.float64)
+        if not np.isfinite(w).all():
+            raise UserError(f"{path}: weight column {recipe.weight!r} holds {int((~np.isfinite(w)).sum())} values "
+                            "that are not finite")
+        if not w.sum() > 0:
+            raise UserError(f"{path}: weight column {recipe.weight!r} sums to {w.sum():g}; a weighted sample needs "
+                            "a positive total")
+        record["weight"] = {"column": recipe.weight, "sum": float(w.sum()), "negative": int((w < 0).sum()),
+                            "training": "each expectation over the real events weighted, the weights normalised "
+                                        "to mean 1 (gan4hep.training.train)"}
+    return x, c, w, record
 
 
 def preprocessing_for(record: dict, seed: int):
@@ -426,7 +443,7 @@ def cmd_train(args):
     options = {k: getattr(args, k) for k in ("model", "flow_steps", "bins", "steps", "batch_size", "latent_dim",
                                              "activation", "objective", "noise", "lr", "beta1", "beta2", "n_critic",
                                              "clip", "regulariser_weight", "ema_decay", "checkpoint_every",
-                                             "log_every", "missing_value", "missing")}
+                                             "log_every", "missing_value", "missing", "weight")}
     run = Run(args.out)
     mutable = ("steps",)
     if args.resume:
@@ -446,6 +463,8 @@ def cmd_train(args):
         if set(recipe.columns) & set(recipe.context):
             raise UserError(f"columns {sorted(set(recipe.columns) & set(recipe.context))} are both generated and "
                             "context")
+        if recipe.weight and recipe.weight in recipe.columns + recipe.context:
+            raise UserError(f"--weight {recipe.weight!r} is also a generated or context column")
         if run.exists():
             run.check_recipe(recipes.to_dict(recipe), mutable=mutable)
 
@@ -454,14 +473,19 @@ def cmd_train(args):
     print_path = source if source == recipe.input else f"{source} (recorded as {recipe.input})"
     stamp = fingerprint(source)
     run.check_input(stamp)
-    df = _read(source, recipe.columns + recipe.context, recipe.tree)
-    x, c, record = prepare(df, recipe, source)
+    df = _read(source, recipe.columns + recipe.context + ((recipe.weight,) if recipe.weight else ()), recipe.tree)
+    x, c, w, record = prepare(df, recipe, source)
     stored = run.input_record()
     if stored is not None and "features" in stored and stored["features"] != record["features"]:
         raise RunMismatch(f"{run.path} was trained on features {stored['features']}, this input gives "
                           f"{record['features']}: use a new --out")
     if len(x) < recipe.batch_size:
         raise UserError(f"{source}: {len(x)} events is fewer than one batch (--batch-size {recipe.batch_size})")
+    if w is not None:  # weights the model's loss is not defined for are refused before anything is written
+        try:
+            build_model(recipe, features=record["features"]).check_weights(w)
+        except InputError as err:
+            raise UserError(f"{source}: --weight {recipe.weight!r}: {err}") from None
 
     with run.lock():
         gone = run.clean_partial()
@@ -494,30 +518,65 @@ def cmd_train(args):
         print(f"gan4hep train [preset {recipe.preset}]: {recipe.model}, {len(x)} events of {print_path}, features "
               f"{features}" + (f", context {list(recipe.context)}" if recipe.context else "") + f", {what}, "
               + (f"dequantised {discrete}, " if discrete else "")
+              + (f"weighted by {recipe.weight} ({int((w < 0).sum())} negative), " if w is not None else "")
               + (f"resuming at step {done}, " if done else "") + f"{max(recipe.steps - done, 0)} steps to go",
               flush=True)
         trained = training.train(lambda: build_model(recipe, prep, cprep, features=features), data, run,
                                  steps=recipe.steps, batch_size=recipe.batch_size, seed=recipe.seed,
                                  steps_per_epoch=max(1, recipe.log_every), checkpoint_every=recipe.checkpoint_every,
                                  keep_checkpoints=recipe.keep_checkpoints, verbose=args.verbose,
-                                 shuffle_buffer=100_000, strategy=training.get_strategy(args.strategy))
+                                 strategy=training.get_strategy(args.strategy), weights=w)
         trained.model.export(run / Run.MODEL)
     print(f"done: step {trained.final_step}; run folder {run.path}")
     return 0
 
 
 def cmd_generate(args):
-    from .io import write_table
+    import time
 
+    from .io import write_events
+
+    if (args.run is None) == (args.pretrained is None):
+        raise UserError("give either --run RUN or --pretrained NAME")
+    if args.pretrained is not None:
+        return _generate_pretrained(args)
     model, recipe, record = load_run(args.run)
     context, n = _context_rows(recipe, record, args.input, args.tree, args.samples, args.seed)
     if n is None:
         raise UserError("--samples is required for an unconditional run")
+    t0 = time.perf_counter()
     df, notes = _sample_frame(model, recipe, n, context, args.seed, record)
-    write_table(df, args.out)
-    print(f"gan4hep generate [preset {recipe.preset}]: {n} events from {args.run} (step {model.step}) -> {args.out}")
+    seconds = time.perf_counter() - t0
+    write_events(args.out, df)
+    print(f"gan4hep generate [preset {recipe.preset}]: {n} events from {args.run} (step {model.step}) in "
+          f"{seconds:.2f} s ({n / max(seconds, 1e-9):.3g} events/s) -> {args.out}")
     for note in notes:
         print(f"  {note}")
+    return 0
+
+
+def _generate_pretrained(args):
+    """``gan4hep generate --pretrained NAME --events N --out FILE``: a shipped model (``gan4hep.pretrained``), no
+    run folder, no training, no Pythia; prints events/s (generation alone, after loading and graph tracing)."""
+    import time
+
+    from . import pretrained
+    from .io import write_events
+
+    if args.input is not None:
+        raise UserError("--input is for conditional runs; the pretrained models are unconditional")
+    if args.samples is None or args.samples < 0:
+        raise UserError("--events N (>= 0) is required with --pretrained")
+    item = pretrained.get(args.pretrained)
+    sampler = item.load()
+    item.generate(min(args.samples, 1000), seed=args.seed, sampler=sampler)  # graph tracing, not timed
+    t0 = time.perf_counter()
+    df = item.generate(args.samples, seed=args.seed, sampler=sampler)
+    seconds = time.perf_counter() - t0
+    write_events(args.out, df, metadata={"pretrained": item.name, "sha256": item.card["sha256"], "seed": args.seed})
+    print(f"gan4hep generate: {args.samples} events from the pretrained {item.name} (preset {item.card['preset']}, "
+          f"seed {item.card['seed']}; card: {item.path / 'MODEL_CARD.md'}) in {seconds:.2f} s "
+          f"({args.samples / max(seconds, 1e-9):.3g} events/s) -> {args.out}")
     return 0
 
 
@@ -634,19 +693,25 @@ def make_parser():
     t.add_argument("--missing", choices=["learn", "drop"], help="with --missing-value: learn (default; the "
                    "generator learns the fraction of events at the placeholder, per column) or drop (events holding "
                    "it are removed, with a count printed)")
+    t.add_argument("--weight", help="column of --input holding per-event training weights (negative weights are "
+                   "allowed for the flow and the wgan, wgan_clip, wgan_gp, bce and lsgan objectives, refused for "
+                   "bce_roth; see gan4hep.models.gan)")
     t.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2], help="Keras fit verbosity")
     t.add_argument("--strategy", choices=["default", "mirrored"], default="default",
                    help="mirrored: tf.distribute.MirroredStrategy over all GPUs of this host (--batch-size is the "
                         "global batch)")
     t.set_defaults(func=cmd_train)
 
-    g = sub.add_parser("generate", help="sample events from a trained run")
-    g.add_argument("--run", required=True, help="run folder written by 'gan4hep train'")
-    g.add_argument("--samples", type=int, help="number of events to sample (conditional runs: default one per "
-                   "context row of --input)")
+    g = sub.add_parser("generate", help="sample events from a trained run or a shipped pretrained model")
+    g.add_argument("--run", help="run folder written by 'gan4hep train'")
+    g.add_argument("--pretrained", metavar="NAME", help="a model shipped with the package instead of a run, e.g. "
+                   "lebese_ruan (= lebese_ruan:gan); its card: gan4hep/pretrained_models/<paper>/<kind>/MODEL_CARD.md")
+    g.add_argument("--samples", "--events", dest="samples", type=int, metavar="N", help="number of events to sample "
+                   "(conditional runs: default one per context row of --input)")
     g.add_argument("--input", help="table holding the context columns (conditional runs)")
     g.add_argument("--tree", help="TTree / group of --input")
-    g.add_argument("--out", required=True, help="output table; format by extension (.root, .parquet, .csv, .h5)")
+    g.add_argument("--out", required=True, help="output table; format by extension (.root, .parquet, .csv, .h5; "
+                   "gan4hep.io.write_events)")
     g.add_argument("--seed", type=int, default=0)
     g.set_defaults(func=cmd_generate)
 

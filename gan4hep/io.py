@@ -9,6 +9,12 @@ are stored in ROOT as int32 codes plus a JSON TObjString ``<tree>__categories`` 
 free-form metadata lives in the TObjString ``<tree>__metadata`` (see ``read_metadata``). HDF5 files hold one group
 per table (default ``events``) with one dataset per column (h5py; PyTables is not needed); datasets at the root of
 a file (CaloChallenge style) are read as the table ``/``. JSON is written strictly: NaN and inf become ``null``.
+
+Generated events go out through one entry point, ``write_events(path, events)``, which picks the format from the
+extension: event records (``EventRecord``: particles with ids, status, mothers, colours) as LHE through scikit-hep
+``pylhe`` (``.lhe``, ``.lhe.gz``) or HepMC3 through ``pyhepmc`` (``.hepmc``, ``.hepmc3``), tables as above;
+``read_events`` reads the records back. Both libraries are imported only when an event record is written or read
+(extra ``gan4hep[events]``).
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from .errors import InputError, MissingInput
 
 __all__ = ["atomic_path", "read_table", "table_columns", "write_table", "write_json", "markdown_table",
            "read_metadata", "write_root", "root_tree_names", "check_finite", "fingerprint", "suspect_placeholders",
-           "stale_partial_files", "SUFFIXES"]
+           "stale_partial_files", "SUFFIXES", "EventRecord", "write_events", "read_events", "EVENT_SUFFIXES"]
 
 #: File extensions ``read_table`` / ``write_table`` understand (matched case-insensitively).
 SUFFIXES = (".root", ".parquet", ".csv", ".h5", ".hdf5")
@@ -841,3 +847,299 @@ def markdown_table(df: pd.DataFrame, index: bool = False, floatfmt: str = "{:.4g
     rows = [([str(i)] if index else []) + [fmt(v) for v in r] for i, r in zip(df.index, df.itertuples(index=False))]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Event records: LHE (scikit-hep pylhe) and HepMC3 (pyhepmc) beside the tables above, behind one entry point
+# ---------------------------------------------------------------------------------------------------------------
+#: Extensions ``write_events`` / ``read_events`` understand as event records (matched case-insensitively).
+EVENT_SUFFIXES = (".lhe", ".lhe.gz", ".hepmc", ".hepmc3")
+
+#: LHE status code -> HepMC3 status code: incoming (-1) -> 4 (beam / incoming), intermediate (2) -> 2 (decayed),
+#: outgoing (1) -> 1; other codes are written as they are.
+_HEPMC_STATUS = {-1: 4, 2: 2, 1: 1}
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class EventRecord:
+    """Events with the same particle content each (what a generative model emits), in the LHE conventions.
+
+    Per-particle fields may be given once for all events (shape ``(k, ...)``) or per event (``(n, k, ...)``);
+    ``arrays()`` broadcasts them. Indices are those of LHE: 1-based within the event, 0 = none.
+
+    Attributes:
+        momenta: ``(n, k, 4)`` float: ``px, py, pz, E`` of each particle in GeV.
+        pid: ``(k,)`` or ``(n, k)`` int: PDG particle ids.
+        status: ``(k,)`` or ``(n, k)`` int: LHE status, -1 incoming, 1 outgoing (final), 2 intermediate resonance.
+        mothers: ``(k, 2)`` or ``(n, k, 2)`` int: first and last mother (1-based; 0 0: none). Default: none.
+        colors: ``(k, 2)`` or ``(n, k, 2)`` int: colour and anticolour line tags (0: none). Default: none.
+        masses: ``(n, k)`` float GeV; default ``sqrt(max(E^2 - p^2, 0))`` from ``momenta``.
+        weights: ``(n,)`` event weights; default 1.
+        scales: ``(n,)`` factorisation / shower starting scale in GeV (LHE SCALUP); default the invariant mass of
+            the outgoing (status 1) particles.
+    """
+
+    momenta: np.ndarray
+    pid: np.ndarray
+    status: np.ndarray
+    mothers: np.ndarray | None = None
+    colors: np.ndarray | None = None
+    masses: np.ndarray | None = None
+    weights: np.ndarray | None = None
+    scales: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.momenta)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Every field as a full per-event array: ``momenta (n, k, 4)``, ``pid``, ``status`` ``(n, k)``,
+        ``mothers``, ``colors`` ``(n, k, 2)``, ``masses (n, k)``, ``weights``, ``scales`` ``(n,)``.
+
+        Raises:
+            InputError: a field whose shape does not fit ``momenta``, or non-finite momenta.
+        """
+        p = np.asarray(self.momenta, dtype=np.float64)
+        if p.ndim != 3 or p.shape[2] != 4:
+            raise InputError(f"EventRecord: momenta must have shape (events, particles, 4), got {p.shape}")
+        if not np.isfinite(p).all():
+            bad = int(np.argmax(~np.isfinite(p).all(axis=(1, 2))))
+            raise InputError(f"EventRecord: momenta hold NaN/inf values (first in event {bad})")
+        n, k = p.shape[:2]
+
+        def full(name, value, tail, dtype, default):
+            v = np.asarray(default if value is None else value, dtype=dtype)
+            for shape in ((k, *tail), (n, k, *tail)):
+                if v.shape == shape:
+                    return np.broadcast_to(v, (n, k, *tail))
+            raise InputError(f"EventRecord: {name} must have shape {(k, *tail)} or {(n, k, *tail)}, got {v.shape}")
+
+        out = {"momenta": p, "pid": full("pid", self.pid, (), np.int64, None),
+               "status": full("status", self.status, (), np.int64, None),
+               "mothers": full("mothers", self.mothers, (2,), np.int64, np.zeros((k, 2))),
+               "colors": full("colors", self.colors, (2,), np.int64, np.zeros((k, 2)))}
+        m2 = p[..., 3] ** 2 - (p[..., :3] ** 2).sum(-1)
+        out["masses"] = full("masses", self.masses, (), np.float64, np.sqrt(np.maximum(m2, 0.0)))
+        out["weights"] = np.ones(n) if self.weights is None else np.asarray(self.weights, dtype=np.float64)
+        if self.scales is None:
+            final = p * (out["status"] == 1)[..., None]
+            tot = final.sum(axis=1)
+            out["scales"] = np.sqrt(np.maximum(tot[:, 3] ** 2 - (tot[:, :3] ** 2).sum(-1), 0.0))
+        else:
+            out["scales"] = np.asarray(self.scales, dtype=np.float64)
+        for name in ("weights", "scales"):
+            if out[name].shape != (n,):
+                raise InputError(f"EventRecord: {name} must have shape ({n},), got {out[name].shape}")
+        return out
+
+    def to_frame(self) -> pd.DataFrame:
+        """A flat table of the momenta: columns ``p{i}_px, p{i}_py, p{i}_pz, p{i}_E`` for particle ``i`` (GeV),
+        ``(n, 4 k)``; ids and status are not columns (see ``write_events``, which stores them as metadata)."""
+        p = np.asarray(self.momenta, dtype=np.float64)
+        cols = [f"p{i}_{c}" for i in range(p.shape[1]) for c in ("px", "py", "pz", "E")]
+        return pd.DataFrame(p.reshape(len(p), -1), columns=cols)
+
+
+def _event_suffix(path) -> str | None:
+    """The event-record extension of ``path`` (``EVENT_SUFFIXES``), or None for anything else."""
+    name = Path(path).name.lower()
+    return next((s for s in EVENT_SUFFIXES if name.endswith(s)), None)
+
+
+def write_events(path: PathLike, events: "pd.DataFrame | EventRecord", *, tree: str = "events",
+                 metadata: Mapping[str, Any] | None = None, beams: tuple[int, int] = (2212, 2212),
+                 beam_energies: tuple[float, float] = (6500.0, 6500.0), cross_section_pb: float = 1.0,
+                 cross_section_error_pb: float = 0.0, process_id: int = 1, comment: str | None = None) -> Path:
+    """Write generated events, the format picked from the extension of ``path``, atomically.
+
+    - ``.lhe`` / ``.lhe.gz``: Les Houches Event file 3.0 through scikit-hep ``pylhe`` (parton-level events with
+      their decay chain and colour flow; showered by e.g. Pythia 8 with ``Beams:frameType = 4``).
+    - ``.hepmc`` / ``.hepmc3``: HepMC3 ASCII through ``pyhepmc`` (particle-level events; LHE status -1 / 2 / 1 are
+      written as HepMC 4 / 2 / 1, mothers as production vertices).
+    - ``.root`` / ``.parquet`` / ``.csv`` / ``.h5``: a flat table through ``write_table`` (an ``EventRecord``
+      becomes its ``to_frame()`` columns, with ``pid`` and ``status`` stored in ``metadata``).
+
+    Args:
+        path: the output file.
+        events: a table (table formats only) or an ``EventRecord`` (any format).
+        tree: TTree (ROOT) / group (HDF5) name of a table.
+        metadata: JSON-serialisable run information: stored beside a ROOT table, in the LHE header as a
+            ``<gan4hep>`` JSON block, as HepMC run attributes.
+        beams, beam_energies: PDG ids and energies in GeV of the two beams (LHE ``<init>``; HepMC run info).
+        cross_section_pb, cross_section_error_pb, process_id: the process line of the LHE ``<init>`` block (and the
+            HepMC cross section).
+        comment: an XML comment at the top of an LHE file.
+
+    Returns:
+        ``Path(path)``.
+
+    Raises:
+        InputError: an extension that is neither an event record nor a table, a table given for an event-record
+            format, or an ``EventRecord`` whose fields do not fit together (see ``EventRecord.arrays``).
+    """
+    path = Path(path)
+    kind = _event_suffix(path)
+    if kind is None:
+        if Path(path).suffix.lower() not in SUFFIXES:
+            raise InputError(f"{path}: unsupported event format {Path(path).suffix!r}; use one of "
+                             f"{', '.join(EVENT_SUFFIXES + SUFFIXES)}")
+        if isinstance(events, EventRecord):
+            a = events.arrays()
+            metadata = {**(metadata or {}), "pid": a["pid"][0].tolist(), "status": a["status"][0].tolist()}
+            events = events.to_frame()
+        return write_table(events, path, tree=tree, metadata=metadata)
+    if not isinstance(events, EventRecord):
+        raise InputError(f"{path}: {kind} needs particles (gan4hep.io.EventRecord: momenta, ids, status), not a "
+                         f"flat table of {type(events).__name__}")
+    arrays = events.arrays()
+    with atomic_path(path) as tmp:
+        if kind.startswith(".lhe"):
+            _write_lhe(tmp, arrays, kind, metadata, beams, beam_energies, cross_section_pb, cross_section_error_pb,
+                       process_id, comment)
+        else:
+            _write_hepmc(tmp, arrays, metadata, beams, beam_energies, cross_section_pb, cross_section_error_pb)
+    return path
+
+
+#: Particle line of the LHE files we write: pylhe's layout with 11 significant digits (pylhe's default has 9),
+#: so momenta round-trip to ~1e-11 relative.
+_LHE_PARTICLE = ("{id:9d} {status:2d} {mother1:4d} {mother2:4d} {color1:4d} {color2:4d} {px: .10e} {py: .10e} "
+                 "{pz: .10e} {e: .10e} {m: .10e} {lifetime: .4e} {spin: .4e}")
+
+
+def _write_lhe(tmp, a, kind, metadata, beams, energies, xsec, xerr, process_id, comment) -> None:
+    """Write the arrays of an ``EventRecord`` as LHE 3.0 with ``pylhe`` (gzip for ``.lhe.gz``)."""
+    import xml.etree.ElementTree as ET
+
+    import pylhe
+
+    fmt = dataclasses.replace(pylhe.DEFAULT_FORMAT, particle=_LHE_PARTICLE, compress=kind == ".lhe.gz")
+    init = pylhe.LHEInit(
+        initInfo=pylhe.LHEInitInfo(beamA=int(beams[0]), beamB=int(beams[1]), energyA=float(energies[0]),
+                                   energyB=float(energies[1]), PDFgroupA=0, PDFgroupB=0, PDFsetA=0, PDFsetB=0,
+                                   weightingStrategy=3, numProcesses=1),
+        procInfo=[pylhe.LHEProcInfo(xSection=float(xsec), error=float(xerr), unitWeight=1.0,
+                                    procId=int(process_id))],
+        generators=[pylhe.LHEGenerator(name="gan4hep", version=_version(), description="generative network")])
+    header = None
+    if metadata is not None:
+        element = ET.Element("gan4hep")
+        element.text = json.dumps(_strict(metadata), sort_keys=True)
+        header = pylhe.LHEHeader(initrwgt=pylhe.LHEInitRWGT(), extra_elements=[element])
+
+    p, masses = a["momenta"], a["masses"]
+    pid, status, mothers, colors = (a[k].tolist() for k in ("pid", "status", "mothers", "colors"))
+    k = p.shape[1]
+
+    def lhe_events():
+        for i in range(len(p)):
+            particles = [pylhe.LHEParticle(id=pid[i][j], status=status[i][j], mother1=mothers[i][j][0],
+                                           mother2=mothers[i][j][1], color1=colors[i][j][0], color2=colors[i][j][1],
+                                           px=float(p[i, j, 0]), py=float(p[i, j, 1]), pz=float(p[i, j, 2]),
+                                           e=float(p[i, j, 3]), m=float(masses[i, j]), lifetime=0.0, spin=9.0)
+                         for j in range(k)]
+            info = pylhe.LHEEventInfo(nparticles=k, pid=int(process_id), weight=float(a["weights"][i]),
+                                      scale=float(a["scales"][i]), aqed=-1.0, aqcd=-1.0)
+            yield pylhe.LHEEvent(eventinfo=info, particles=particles)
+
+    lhef = pylhe.LesHouchesEvents(init=init, events=lhe_events(), header=header, comment=comment)
+    lhef.tofile(tmp, lheformat=fmt)
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("gan4hep")
+    except Exception:  # noqa: BLE001 (not installed: a source checkout)
+        return "unknown"
+
+
+def _write_hepmc(tmp, a, metadata, beams, energies, xsec, xerr) -> None:
+    """Write the arrays of an ``EventRecord`` as HepMC3 ASCII with ``pyhepmc``."""
+    import pyhepmc
+
+    run = pyhepmc.GenRunInfo()
+    run.tools = [pyhepmc.GenRunInfo.ToolInfo("gan4hep", _version(), "generative network")]
+    if metadata is not None:
+        run.attributes["gan4hep"] = json.dumps(_strict(metadata), sort_keys=True)
+    run.attributes["beams"] = json.dumps({"pid": [int(b) for b in beams], "energy_gev": [float(e) for e in energies]})
+    p, m = a["momenta"], a["masses"]
+    status = np.vectorize(lambda s: _HEPMC_STATUS.get(int(s), int(s)), otypes=[np.int32])(a["status"])
+    parents = a["mothers"] - 1  # 1-based, 0 = none -> 0-based, -1 = none
+    with pyhepmc.open(tmp, "w") as f:
+        for i in range(len(p)):
+            event = pyhepmc.GenEvent(pyhepmc.Units.GEV, pyhepmc.Units.MM)
+            event.run_info = run
+            event.from_hepevt(event_number=i, px=p[i, :, 0], py=p[i, :, 1], pz=p[i, :, 2], en=p[i, :, 3], m=m[i],
+                              pid=a["pid"][i].astype(np.int32), status=status[i],
+                              parents=np.ascontiguousarray(parents[i], dtype=np.int32), fortran=False)
+            event.weights = [float(a["weights"][i])]
+            cs = pyhepmc.GenCrossSection()
+            cs.set_cross_section(float(xsec), float(xerr))
+            event.cross_section = cs
+            f.write(event)
+
+
+def read_events(path: PathLike) -> EventRecord:
+    """Read an LHE (``pylhe``) or HepMC3 (``pyhepmc``) file written by ``write_events`` (or any with the same
+    particle content in every event) back into an ``EventRecord``.
+
+    HepMC status codes are mapped back to LHE (4 -> -1); colours are not stored in HepMC and come back as 0.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        InputError: an extension that is not an event record, an empty file, or events with different particle
+            content (a showered file: read it with pyhepmc itself).
+    """
+    path = Path(path)
+    kind = _event_suffix(path)
+    if kind is None:
+        raise InputError(f"{path}: not an event record; use one of {', '.join(EVENT_SUFFIXES)} (tables: read_table)")
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    rows = _read_lhe(path) if kind.startswith(".lhe") else _read_hepmc(path)
+    if not rows:
+        raise InputError(f"{path}: no events")
+    first = rows[0]["pid"]
+    for i, r in enumerate(rows):
+        if r["pid"] != first:
+            raise InputError(f"{path}: event {i} has particles {r['pid']}, event 0 {first}: read_events needs the "
+                             "same particle content in every event")
+    stack = {key: np.array([r[key] for r in rows]) for key in rows[0]}
+    return EventRecord(momenta=stack["momenta"], pid=stack["pid"], status=stack["status"],
+                       mothers=stack["mothers"], colors=stack["colors"], masses=stack["masses"],
+                       weights=stack["weights"], scales=stack["scales"])
+
+
+def _read_lhe(path) -> list[dict]:
+    import pylhe
+
+    rows = []
+    for event in pylhe.LesHouchesEvents.fromfile(path).events:
+        ps = event.particles
+        rows.append({"momenta": [[q.px, q.py, q.pz, q.e] for q in ps], "pid": [int(q.id) for q in ps],
+                     "status": [int(q.status) for q in ps], "mothers": [[int(q.mother1), int(q.mother2)] for q in ps],
+                     "colors": [[int(q.color1), int(q.color2)] for q in ps], "masses": [q.m for q in ps],
+                     "weights": event.eventinfo.weight, "scales": event.eventinfo.scale})
+    return rows
+
+
+def _read_hepmc(path) -> list[dict]:
+    import pyhepmc
+
+    back = {v: k for k, v in _HEPMC_STATUS.items()}
+    rows = []
+    with pyhepmc.open(path) as f:
+        for event in f:
+            ps = event.particles
+            mothers = []
+            for q in ps:
+                ids = [] if q.production_vertex is None else [m.id for m in q.production_vertex.particles_in]
+                mothers.append([min(ids), max(ids)] if ids else [0, 0])
+            rows.append({"momenta": [[q.momentum.px, q.momentum.py, q.momentum.pz, q.momentum.e] for q in ps],
+                         "pid": [int(q.pid) for q in ps], "status": [back.get(int(q.status), int(q.status))
+                                                                      for q in ps],
+                         "mothers": mothers, "colors": [[0, 0] for _ in ps],
+                         "masses": [q.generated_mass for q in ps],
+                         "weights": event.weights[0] if len(event.weights) else 1.0, "scales": -1.0})
+    return rows

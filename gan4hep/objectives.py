@@ -7,6 +7,11 @@ weight clipping is applied after each critic step. Models compose these instead 
 Critic outputs are always *unbounded* (logits for the BCE-type objectives, scores for Wasserstein), so every
 critic network ends in a linear layer. Shapes: event batches ``(batch, n_features)``; critic outputs ``(batch, 1)``
 or ``(batch,)``; every loss and penalty is a scalar tensor.
+
+Per-event weights of the real events (``real_weight``, ``(batch,)``, any sign, normalised to mean 1 over the
+training sample by ``gan4hep.training.train``): every expectation over the real batch becomes ``mean(w * term)``
+(the batch estimate of the expectation under the weighted distribution); expectations over generated events are
+unweighted. Which objectives take negative weights: see ``gan4hep.models.gan``.
 """
 
 from __future__ import annotations
@@ -40,6 +45,22 @@ def _squared_norm(grad):
     return ops.sum(ops.square(ops.reshape(grad, (ops.shape(grad)[0], -1))), axis=1)
 
 
+def weighted_mean(term: Tensor, weight: Tensor | None = None) -> Tensor:
+    """``mean(term)``, or with per-event weights ``mean(w_i * term_i)`` over the batch.
+
+    Args:
+        term: ``(batch,)`` or ``(batch, k)`` per-event values (``k`` values of one event share its weight).
+        weight: ``(batch,)`` weights, or None.
+
+    Returns:
+        A scalar tensor.
+    """
+    if weight is None:
+        return ops.mean(term)
+    term = ops.reshape(term, (ops.shape(term)[0], -1))
+    return ops.mean(ops.reshape(ops.cast(weight, term.dtype), (-1, 1)) * term)
+
+
 class GradientPenalty:
     """WGAN-GP term lambda * E[(|grad D(x_hat)|_2 - 1)^2] on straight-line interpolates.
 
@@ -49,19 +70,24 @@ class GradientPenalty:
 
     Args:
         weight: lambda (10 in both papers).
-        seed: seed of the ``keras.random.SeedGenerator`` that draws ``t``.
+        seed: seed of the ``keras.random.SeedGenerator`` that draws ``t``. None (the default): a model trained
+            through ``gan4hep.training.train`` derives it from the run seed (``GenerativeModel.seed_random_state``)
+            and checkpoints its position, so the same run seed gives the same interpolates, resumed or not.
 
     Call ``gp(critic_fn, real, fake)`` with ``real`` and ``fake`` of the same shape ``(batch, ...)``; returns a
-    scalar tensor.
+    scalar tensor. ``real_weight`` is accepted and not used: the penalty is a constraint on the critic on the
+    interpolates of the batch as drawn, not an expectation over the data.
     """
 
     name = "gp"
+    negative_weights = True
 
     def __init__(self, weight: float = 10.0, seed: int | None = None):
         self.weight = float(weight)
+        self.seed = seed
         self._seeds = keras.random.SeedGenerator(seed)
 
-    def __call__(self, critic_fn: CriticFn, real: Tensor, fake: Tensor) -> Tensor:
+    def __call__(self, critic_fn: CriticFn, real: Tensor, fake: Tensor, real_weight: Tensor | None = None) -> Tensor:
         shape = [ops.shape(real)[0]] + [1] * (len(real.shape) - 1)
         t = keras.random.uniform(shape, 0.0, 1.0, dtype=real.dtype, seed=self._seeds)
         x_hat = t * fake + (1.0 - t) * real
@@ -82,22 +108,27 @@ class RothRegulariser:
     Args:
         weight: gamma of Roth et al. (the term is ``gamma / 2 * Omega``).
 
-    Call ``reg(critic_fn, real, fake)`` with ``(batch, n_features)`` batches; returns a scalar tensor.
+    Call ``reg(critic_fn, real, fake)`` with ``(batch, n_features)`` batches; returns a scalar tensor. With
+    ``real_weight`` ``(batch,)`` the real events' term is weighted (``w_i`` times it, event by event); negative
+    weights are not defined for it (Omega is an expected squared gradient norm, which they can make negative):
+    ``GAN.check_weights`` refuses them.
     """
 
     name = "roth"
+    negative_weights = False
 
     def __init__(self, weight: float = 1e-3):
         self.weight = float(weight)
 
-    def __call__(self, critic_fn: CriticFn, real: Tensor, fake: Tensor) -> Tensor:
+    def __call__(self, critic_fn: CriticFn, real: Tensor, fake: Tensor, real_weight: Tensor | None = None) -> Tensor:
         d_real, g_real = _input_gradient(critic_fn, real)
         d_fake, g_fake = _input_gradient(critic_fn, fake)
         d_real = ops.reshape(d_real, (-1,))
         d_fake = ops.reshape(d_fake, (-1,))
-        term = ops.square(1.0 - ops.sigmoid(d_real)) * _squared_norm(g_real) + ops.square(
-            ops.sigmoid(d_fake)
-        ) * _squared_norm(g_fake)
+        real_term = ops.square(1.0 - ops.sigmoid(d_real)) * _squared_norm(g_real)
+        if real_weight is not None:
+            real_term = ops.cast(ops.reshape(real_weight, (-1,)), real_term.dtype) * real_term
+        term = real_term + ops.square(ops.sigmoid(d_fake)) * _squared_norm(g_fake)
         return 0.5 * self.weight * ops.mean(term)
 
 
@@ -118,8 +149,9 @@ class Objective:
     def __init__(self, regularisers: Iterable[GradientPenalty | RothRegulariser] = ()):
         self.regularisers = list(regularisers)
 
-    def critic_loss(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
-        """Scalar critic loss from the critic outputs on real and generated batches (``(batch, 1)`` each).
+    def critic_loss(self, real_out: Tensor, fake_out: Tensor, real_weight: Tensor | None = None) -> Tensor:
+        """Scalar critic loss from the critic outputs on real and generated batches (``(batch, 1)`` each), the
+        real events weighted by ``real_weight`` ``(batch,)`` if given (``weighted_mean``).
 
         Raises:
             NotImplementedError: in the base class.
@@ -155,9 +187,9 @@ class BCE(Objective):
         super().__init__(regularisers)
         self.non_saturating = non_saturating
 
-    def critic_loss(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
+    def critic_loss(self, real_out: Tensor, fake_out: Tensor, real_weight: Tensor | None = None) -> Tensor:
         # -log sigmoid(r) = softplus(-r); -log(1 - sigmoid(f)) = softplus(f)
-        return ops.mean(ops.softplus(-real_out)) + ops.mean(ops.softplus(fake_out))
+        return weighted_mean(ops.softplus(-real_out), real_weight) + ops.mean(ops.softplus(fake_out))
 
     def generator_loss(self, fake_out: Tensor) -> Tensor:
         if self.non_saturating:
@@ -171,8 +203,8 @@ class LeastSquares(Objective):
 
     name = "lsgan"
 
-    def critic_loss(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
-        return 0.5 * ops.mean(ops.square(real_out - 1.0)) + 0.5 * ops.mean(ops.square(fake_out))
+    def critic_loss(self, real_out: Tensor, fake_out: Tensor, real_weight: Tensor | None = None) -> Tensor:
+        return 0.5 * weighted_mean(ops.square(real_out - 1.0), real_weight) + 0.5 * ops.mean(ops.square(fake_out))
 
     def generator_loss(self, fake_out: Tensor) -> Tensor:
         return 0.5 * ops.mean(ops.square(fake_out - 1.0))
@@ -188,8 +220,8 @@ class Wasserstein(Objective):
 
     name = "wgan"
 
-    def critic_loss(self, real_out: Tensor, fake_out: Tensor) -> Tensor:
-        return ops.mean(fake_out) - ops.mean(real_out)
+    def critic_loss(self, real_out: Tensor, fake_out: Tensor, real_weight: Tensor | None = None) -> Tensor:
+        return ops.mean(fake_out) - weighted_mean(real_out, real_weight)
 
     def generator_loss(self, fake_out: Tensor) -> Tensor:
         return -ops.mean(fake_out)

@@ -4,6 +4,10 @@ Each penalty is called as ``penalty(real, fake)`` on one batch (in the model's f
 already multiplied by its weight. ``observables`` is a function mapping an event batch to a (batch, k) tensor of
 the quantities the penalty acts on (for example W and top invariant masses); its output is what the kernel widths
 and the targets refer to.
+
+Per-event weights: a penalty whose estimate reads the real batch is unweighted, so ``GAN.check_weights`` refuses
+weighted training with it (``takes_event_weights`` False): the MMD always, peak regression unless both targets are
+fixed numbers.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ class MMDPenalty:
     kernel gives a gradient while the generated values are still far away. The sum over observables uses 1-d
     kernels, so a narrow resonance and a broad one each get widths matched to them.
     """
+
+    takes_event_weights = False  # the MMD^2 estimator (gan4hep.kernels.mmd2) is unweighted
 
     def __init__(self, observables=None, widths=1.0, kernel="breit_wigner", weight=1.0, name="mmd"):
         if kernel not in KERNELS:
@@ -65,6 +71,11 @@ class PeakPenalty:
 
     Targets are given per observable column, or taken from the real batch when ``None``.
     """
+
+    @property
+    def takes_event_weights(self) -> bool:
+        """True when both targets are fixed (the real batch, whose mean and width would need weights, is unused)."""
+        return self.target_mean is not None and self.target_std is not None
 
     def __init__(self, observables=None, target_mean=None, target_std=None, lambda_mean=1.0, lambda_std=1.0,
                  name="peak"):

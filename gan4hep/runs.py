@@ -5,10 +5,12 @@
     RUN/
       recipe.json            the recipe, written once when the run starts and read back on resume
       preprocessing.json     fitted preprocessing state (``context_preprocessing.json`` for a conditional model)
-      checkpoints/           ckpt-<step>.npz: weights and optimizer state (gan4hep.callbacks)
+      checkpoints/           ckpt-<step>.npz: weights and optimizer state, and the run state (random streams'
+                             positions, the open loss window) that makes a resumed run exact (gan4hep.callbacks)
       best.npz               the checkpoint chosen by periodic evaluation, if any
       evaluation.json        the periodic evaluations, one entry per evaluation step
-      losses.json            the logged losses, one entry per epoch, across resumed invocations
+      losses.json            the logged losses, one entry per window of steps counted from step 0, written at
+                             each window's end, across resumed invocations (gan4hep.training.LossLog)
       input.json             what the run was trained on: the input file's path, size and sha256, and what was read
                              from it (per column: dtype, kind, range, how it is trained and generated); written
                              once, checked on every later invocation (``check_input``)

@@ -131,3 +131,31 @@ def test_periodic_evaluation_resume_keeps_history_and_best(tmp_path):
     assert [h["step"] for h in json.loads(hist.read_text())] == [2, 4, 6, 8]
     fresh = PeriodicEvaluation(2, lambda m: {}, monitor="score", history_path=hist)
     assert fresh.best is None and fresh.history == []
+
+
+def test_checkpoint_holds_the_run_state_and_reads_older_checkpoints(tmp_path):
+    """A checkpoint carries the random streams' positions (noise, gradient penalty) and the loss trackers, so the
+    model it is loaded into draws the same next noise; a checkpoint of an older version (weights and optimizer
+    only) still loads, leaving the model's own run state."""
+    model = _model()
+    model.fit(_data(), batch_size=16, epochs=1, steps_per_epoch=3, verbose=0)
+    path = model.save_checkpoint(tmp_path / "c.npz")
+    with np.load(path) as z:
+        run_state = sorted(f for f in z.files if f.startswith("s"))
+    assert len(run_state) == 2 + 2 * 3  # 2 seed generators; total and count of d_loss, g_loss, gp
+    other = _model(seed=9)
+    other.seed_random_state(9)
+    other.load_checkpoint(path)
+    np.testing.assert_array_equal(np.asarray(other.noise.tf_sample(4, 3)), np.asarray(model.noise.tf_sample(4, 3)))
+    assert float(other.metrics[0].result()) == float(model.metrics[0].result())
+
+    with np.load(path) as z:
+        older = {k: z[k] for k in z.files if k.startswith("v")}
+    np.savez(tmp_path / "old.npz", **older)
+    third = _model(seed=3)
+    third.seed_random_state(3)
+    before = np.asarray(third.noise.seed_generator.state)
+    assert third.load_checkpoint(tmp_path / "old.npz") == 3
+    np.testing.assert_array_equal(np.asarray(third.noise.seed_generator.state), before)
+    for a, b in zip(third.state_variables(), model.state_variables(), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

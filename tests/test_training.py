@@ -87,8 +87,13 @@ def _data(n=256):
     return np.random.default_rng(0).normal(size=(n, 2)).astype("float32")
 
 
+def _weights_of(model):
+    return [np.asarray(v) for v in model.state_variables() + model.run_state_variables()]
+
+
 def test_train_resume_reaches_the_same_state_as_one_run(tmp_path):
-    """12 steps in one go and 7 + 5 steps with a kill in between give the same weights and the same record."""
+    """12 steps in one go and 7 + 5 steps with a kill in between give the same weights, optimizer and random
+    state, byte for byte, and the same loss record (the resumed run's extra entry at step 7 aside)."""
     whole = Run(tmp_path / "whole")
     one = training.train(_build(), _data(), whole, steps=12, batch_size=32, seed=3, steps_per_epoch=4,
                          checkpoint_every=7, verbose=0)
@@ -104,16 +109,89 @@ def test_train_resume_reaches_the_same_state_as_one_run(tmp_path):
     results = split.results()
     assert results["trained_steps"] == 12 and results["resumed_from"] == 7
     assert results["train_seconds"] == pytest.approx(first.seconds + again.seconds)
-    assert [e["step"] for e in json.loads((split / "losses.json").read_text())] == [4, 7, 11, 12]
+    # the loss windows count from step 0: 4, 8, 12; the first invocation also logged its open window at step 7
+    assert [e["step"] for e in json.loads((split / "losses.json").read_text())] == [4, 7, 8, 12]
     losses = split.losses()
-    assert losses["step"] == [4, 7, 11, 12] and len(losses["g_loss"]) == 4
+    assert losses["step"] == [4, 7, 8, 12] and len(losses["g_loss"]) == 4
+    assert again.losses["step"] == [8, 12]
+    record = {e["step"]: e for e in json.loads((split / "losses.json").read_text())}
+    assert [record[s] for s in (4, 8, 12)] == json.loads((whole / "losses.json").read_text())
+    # the resumed run saw the same batches, noise and gradient-penalty interpolates: the same state, exactly
+    assert int(again.model.d_optimizer.iterations.numpy()) == 24
+    for a, b in zip(_weights_of(one.model), _weights_of(again.model), strict=True):
+        np.testing.assert_array_equal(a, b)
     # a folder with checkpoints but no recipe is not silently taken over by a new run
     with pytest.raises(RunMismatch, match="checkpoints but no recipe.json"):
         Run(split).start(recipes.to_dict(QUICK))
-    # the resumed run saw other batches (the shuffle is reseeded with the start step), but it is a continuation
-    # of the same model: every variable is finite and the optimizer counts 12 generator and 24 critic steps
-    assert int(again.model.d_optimizer.iterations.numpy()) == 24
-    assert again.model.finite()
+
+
+def test_batch_order_is_a_function_of_seed_and_step():
+    """``dataset``: each pass is a permutation of the events (each event exactly once, the remainder left out),
+    passes differ, and the stream started at step k is the tail of the stream started at 0."""
+    x = np.arange(70, dtype=np.float32).reshape(-1, 1)  # 70 events, batches of 16: 4 per pass, 6 left out
+    full = [b.numpy().ravel() for b in training.dataset(x, 16, seed=5).take(12)]
+    for p in range(3):
+        seen = np.concatenate(full[4 * p:4 * p + 4])
+        assert len(seen) == 64 and len(np.unique(seen)) == 64
+    assert not np.array_equal(np.concatenate(full[:4]), np.concatenate(full[4:8]))
+    for k in (1, 4, 7):
+        tail = [b.numpy().ravel() for b in training.dataset(x, 16, seed=5, start_step=k).take(12 - k)]
+        for a, b in zip(full[k:], tail, strict=True):
+            np.testing.assert_array_equal(a, b)
+    other = [b.numpy().ravel() for b in training.dataset(x, 16, seed=6).take(4)]
+    assert not np.array_equal(np.concatenate(full[:4]), np.concatenate(other))
+
+
+def test_random_streams_follow_the_run_seed_not_the_global_state(tmp_path):
+    """A gradient penalty (and noise) constructed before ``train`` seeds anything, under different global random
+    states, gives the same run for the same run seed: ``train`` derives every unseeded stream from the seed."""
+    import random
+
+    from gan4hep.objectives import WassersteinGP
+
+    results = []
+    for global_seed in (1, 2):
+        random.seed(global_seed)
+        keras.utils.set_random_seed(global_seed)
+        objective = WassersteinGP(10.0)  # its SeedGenerator's initial state drawn from the global state
+
+        def build():
+            model = GAN(mlp(3, [8], 2), mlp(2, [8], 1, "leaky_relu"), 3, objective=objective, n_critic=2)
+            model.compile(keras.optimizers.Adam(1e-3, 0.5, 0.9), keras.optimizers.Adam(1e-3, 0.5, 0.9))
+            return model
+
+        trained = training.train(build, _data(), Run(tmp_path / f"g{global_seed}"), steps=3, batch_size=32,
+                                 seed=4, verbose=0)
+        results.append(_weights_of(trained.model))
+    for a, b in zip(*results, strict=True):
+        np.testing.assert_array_equal(a, b)
+    states = [sg for sg in trained.model.seed_generators()]
+    assert len(states) == 2  # the noise and the gradient penalty
+
+
+def test_flow_resume_reaches_the_same_state_as_one_run(tmp_path):
+    """The same exact resume for a normalising flow on weighted events (weights of both signs)."""
+    from gan4hep.flows import spline_flow
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(200, 2)).astype("float32")
+    w = np.where(rng.random(200) < 0.2, -0.5, 1.0)
+
+    def build():
+        flow = spline_flow(2, steps=2, bins=4, hidden_features=8, num_blocks=1)
+        flow.compile(keras.optimizers.Adam(1e-3))
+        return flow
+
+    kw = dict(batch_size=32, seed=1, steps_per_epoch=3, checkpoint_every=4, verbose=0, weights=w)
+    one = training.train(build, x, Run(tmp_path / "one"), steps=9, **kw)
+    training.train(build, x, Run(tmp_path / "two"), steps=4, **kw)
+    two = training.train(build, x, Run(tmp_path / "two"), steps=9, **kw)
+    assert two.start_step == 4
+    for a, b in zip(_weights_of(one.model), _weights_of(two.model), strict=True):
+        np.testing.assert_array_equal(a, b)
+    whole = json.loads((tmp_path / "one" / "losses.json").read_text())
+    resumed = [e for e in json.loads((tmp_path / "two" / "losses.json").read_text()) if e["step"] != 4]
+    assert [e["step"] for e in whole] == [3, 6, 9] and resumed == whole
 
 
 def test_train_selects_the_best_evaluation(tmp_path):
@@ -218,3 +296,161 @@ def test_mirrored_strategy_trains_and_resumes(tmp_path):
     assert json.loads(line[0].split(" ", 1)[1]) == [[0, 4, 2, True], [4, 7, 2, True]]
     names = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
     assert names[0] == "ckpt-000000004.npz" and names[-1] == "ckpt-000000007.npz"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# per-event weights
+# ---------------------------------------------------------------------------------------------------------------
+def _sigmoid(v):
+    return 1.0 / (1.0 + np.exp(-v))
+
+
+def _softplus(v):
+    return np.log1p(np.exp(v))
+
+
+def test_weighted_objectives_equal_the_hand_computed_losses():
+    """Every expectation over the real batch is mean(w * term); generated events stay unweighted."""
+    from gan4hep import objectives as O
+
+    rng = np.random.default_rng(3)
+    r, f = rng.normal(size=(6, 1)).astype("float32"), rng.normal(size=(6, 1)).astype("float32")
+    w = np.array([1.5, -0.5, 2.0, 0.25, 1.0, 1.75], "float32")
+    rr, ff = r[:, 0].astype(np.float64), f[:, 0].astype(np.float64)
+    expected = {"bce": np.mean(w * _softplus(-rr)) + np.mean(_softplus(ff)),
+                "lsgan": 0.5 * np.mean(w * (rr - 1) ** 2) + 0.5 * np.mean(ff ** 2),
+                "wgan": np.mean(ff) - np.mean(w * rr)}
+    for name, value in expected.items():
+        got = float(O.get_objective(name).critic_loss(r, f, real_weight=w))
+        assert got == pytest.approx(value, rel=1e-6), name
+        unweighted = float(O.get_objective(name).critic_loss(r, f))
+        assert unweighted == pytest.approx(float(O.get_objective(name).critic_loss(r, f, np.ones(6, "float32"))),
+                                           rel=1e-7), name
+    # Roth et al. with a linear critic D(v) = v a: the input gradient is a for every event
+    a = np.array([[0.5], [-2.0]], "float32")
+    xr, xf = rng.normal(size=(6, 2)).astype("float32"), rng.normal(size=(6, 2)).astype("float32")
+    critic = keras.ops.convert_to_tensor(a)
+    got = float(O.RothRegulariser(0.1)(lambda v: keras.ops.matmul(v, critic), keras.ops.convert_to_tensor(xr),
+                                        keras.ops.convert_to_tensor(xf), real_weight=w))
+    g2 = float((a ** 2).sum())
+    dr, df = (xr @ a)[:, 0].astype(np.float64), (xf @ a)[:, 0].astype(np.float64)
+    assert got == pytest.approx(0.05 * np.mean(w * (1 - _sigmoid(dr)) ** 2 * g2 + _sigmoid(df) ** 2 * g2), rel=1e-5)
+
+
+def test_weighted_gan_step_logs_the_hand_computed_critic_loss():
+    """One GAN train_step on a fixed weighted batch: the logged d_loss is mean D(G(z)) - mean(w D(x)) with the
+    step's own noise, recomputed by hand from the weights before the update."""
+    model = GAN(mlp(3, [8], 2), mlp(2, [8], 1, "leaky_relu"), 3, objective="wgan", n_critic=1)
+    model.compile()
+    model.seed_random_state(0)
+    x = _data(16)
+    w = np.linspace(-0.5, 2.5, 16).astype("float32")
+    noise_state = np.asarray(model.noise.seed_generator.state)
+    g_weights, c_weights = model.generator.get_weights(), model.critic.get_weights()
+    logs = model.train_step((x, np.zeros((16, 0), "float32"), w))
+
+    gen, critic = mlp(3, [8], 2), mlp(2, [8], 1, "leaky_relu")
+    gen.set_weights(g_weights)
+    critic.set_weights(c_weights)
+    model.noise.seed_generator.state.assign(noise_state)
+    z = model.noise.tf_sample(16, 3)
+    d_fake = np.asarray(critic(gen(z))).astype(np.float64)[:, 0]
+    d_real = np.asarray(critic(x)).astype(np.float64)[:, 0]
+    assert float(logs["d_loss"]) == pytest.approx(d_fake.mean() - np.mean(w * d_real), rel=1e-5, abs=1e-6)
+
+
+def test_weighted_flow_loss_is_the_weighted_nll():
+    from gan4hep.flows import spline_flow
+
+    flow = spline_flow(2, steps=1, bins=4, hidden_features=8, num_blocks=1)
+    flow.compile()
+    x = _data(10)
+    w = np.linspace(-1.0, 2.0, 10).astype("float32")
+    logp = np.asarray(flow.log_prob(x)).astype(np.float64)
+    loss = float(flow._loss((x, np.zeros((10, 0), "float32"), w), training=False))
+    assert loss == pytest.approx(-np.mean(w * logp), rel=1e-5)
+
+
+def test_weighted_training_moves_toward_the_weighted_target(tmp_path):
+    """Trained briefly on the same events, with and without weights, each model lands near its own target.
+
+    GAN (bce): N(-1, 0.25) and N(1, 0.25), 1000 events each, weights 1 and 3: weighted, 75 % of the events are
+    above 0 (mean 0.5); unweighted 50 % (mean 0). Flow, negative weights: 1400 events of N(0, 1) with weight +1
+    and 700 of N(0, 0.5) with weight -1, i.e. the density 2 N(0, 1) - N(0, 0.5), which is 0 at x = 0: a fraction
+    2 * 0.383 - 0.683 = 0.083 within |x| < 0.5 and E[x^2] = 2 - 0.25 = 1.75; unweighted 0.483 and 0.75."""
+    from gan4hep.flows import maf
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(-1, 0.25, 1000), rng.normal(1, 0.25, 1000)])[:, None].astype("float32")
+    w = np.repeat([1.0, 3.0], 1000)
+
+    def gan():
+        model = GAN(mlp(4, [32, 32], 1, "leaky_relu"), mlp(1, [32, 32], 1, "leaky_relu"), 4, objective="bce")
+        model.compile(keras.optimizers.Adam(1e-3, 0.5, 0.9), keras.optimizers.Adam(1e-3, 0.5, 0.9))
+        return model
+
+    above = {}
+    for label, weights in (("unweighted", None), ("weighted", w)):
+        trained = training.train(gan, x, Run(tmp_path / f"gan_{label}"), steps=200, batch_size=128, seed=0,
+                                 verbose=0, weights=weights)
+        above[label] = float((trained.model.sample(20000, seed=1) > 0).mean())
+    assert 0.65 < above["weighted"] < 0.9 and 0.4 < above["unweighted"] < 0.62
+
+    y = np.concatenate([rng.normal(0, 1, 1400), rng.normal(0, 0.5, 700)])[:, None].astype("float32")
+    v = np.repeat([1.0, -1.0], [1400, 700])
+
+    def flow():
+        model = maf(1, steps=2, bins=8, hidden_features=16, num_layers=1)
+        model.compile(keras.optimizers.Adam(3e-3))
+        return model
+
+    central, second = {}, {}
+    for label, weights in (("unweighted", None), ("weighted", v)):
+        trained = training.train(flow, y / 3.0, Run(tmp_path / f"flow_{label}"), steps=300, batch_size=256,
+                                 seed=0, verbose=0, weights=weights)
+        s = trained.model.sample(20000, seed=1) * 3.0
+        central[label], second[label] = float((np.abs(s) < 0.5).mean()), float((s ** 2).mean())
+    assert central["weighted"] < 0.2 and 0.4 < central["unweighted"] < 0.56
+    assert 1.5 < second["weighted"] < 2.1 and second["unweighted"] < 1.0
+
+
+def test_weights_the_loss_is_not_defined_for_are_refused_by_name(tmp_path):
+    from gan4hep.errors import InputError
+    from gan4hep.penalties import MMDPenalty
+
+    negative = np.where(np.arange(256) % 5 == 0, -1.0, 1.0)
+
+    def gan(**kw):
+        def build():
+            model = GAN(mlp(3, [8], 2), mlp(2, [8], 1, "leaky_relu"), 3, **kw)
+            model.compile()
+            return model
+        return build
+
+    run = Run(tmp_path / "r")
+    with pytest.raises(InputError, match=r"negative.*'roth'"):
+        training.train(gan(objective="bce_roth"), _data(), run, steps=2, batch_size=32, seed=0, verbose=0,
+                       weights=negative)
+    with pytest.raises(InputError, match=r"penalties \['mmd'\]"):
+        training.train(gan(objective="bce", penalties=[MMDPenalty()]), _data(), run, steps=2, batch_size=32,
+                       seed=0, verbose=0, weights=np.ones(256))
+    with pytest.raises(InputError, match="sum to -"):
+        training.train(gan(), _data(), run, steps=2, batch_size=32, seed=0, verbose=0, weights=-np.ones(256))
+
+    class OwnStep(GAN):
+        def train_step(self, data):
+            return super().train_step(data)
+
+    def own():
+        model = OwnStep(mlp(3, [8], 2), mlp(2, [8], 1, "leaky_relu"), 3)
+        model.compile()
+        return model
+
+    with pytest.raises(InputError, match="OwnStep has its own train_step"):
+        training.train(own, _data(), run, steps=2, batch_size=32, seed=0, verbose=0, weights=np.ones(256))
+    assert not (run / "checkpoints").exists()
+    # accepted: positive weights with Roth, negative weights with the Wasserstein objectives, bce and lsgan
+    for objective, weights in (("bce_roth", np.ones(256)), ("wgan_gp", negative), ("lsgan", negative)):
+        trained = training.train(gan(objective=objective), _data(), Run(tmp_path / objective), steps=2,
+                                 batch_size=32, seed=0, verbose=0, weights=weights)
+        assert trained.final_step == 2 and trained.model.finite()

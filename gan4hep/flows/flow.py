@@ -173,6 +173,10 @@ class Flow(_FlowMixin, GenerativeModel):
         self._nll = keras.metrics.Mean(name="nll")
         self.built = True
 
+    #: The weighted NLL ``mean(w * -log p)`` is defined for weights of any sign (``gan4hep.training.train``'s
+    #: ``weights``; the contract's ``check_weights`` then accepts every finite weight).
+    takes_event_weights = True
+
     # ---- training -------------------------------------------------------------------------------------------
     def compile(self, optimizer=None, **kwargs):
         """Default optimizer: Adam(1e-3). The optimizer's slots are created here (under the caller's strategy

@@ -6,7 +6,13 @@ to this interface only, never to ``model.generator`` or ``model.critic``:
 - ``sample(n, context=None, seed=None) -> (n, n_features)`` numpy array in physical units (``context``: an
   ``(n, context_dim)`` array in physical units for a conditional model);
 - ``step``: the number of optimisation steps done so far (generator steps for a GAN), restored with a checkpoint;
-- ``save_checkpoint(path)`` / ``load_checkpoint(path)``: every variable a resumed run needs (.npz, atomic);
+- ``save_checkpoint(path)`` / ``load_checkpoint(path)``: every variable a resumed run needs (.npz, atomic): the
+  ``state_variables`` (weights, optimizer state) and the ``run_state_variables`` (the position of every random
+  stream the training draws from, and the loss trackers), so that a resumed run continues exactly as the
+  uninterrupted one;
+- ``seed_random_state(seed)``: every random stream of the model derived from the run seed
+  (``gan4hep.training.train`` calls it after ``build``);
+- ``check_weights(weights)``: refuses, by name, per-event training weights the model's loss is not defined for;
 - ``preprocessing`` / ``context_preprocessing``: fitted ``gan4hep.preprocessing`` pipelines (or None);
 - ``export(path)``: a standalone ``.keras`` file that carries its preprocessing, loaded back with
   ``gan4hep.models.load_sampler`` and emitting physical units.
@@ -23,6 +29,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from ..errors import InputError
 from ..io import atomic_path
 
 
@@ -57,6 +64,61 @@ class GenerativeModel(keras.Model):
     def _sample_scaled(self, n: int, context, seed, batch_size: int) -> np.ndarray:
         """``(n, n_features)`` samples in the model's (preprocessed) space; ``context`` is already transformed."""
         raise NotImplementedError
+
+    def _random_components(self) -> list:
+        """Objects outside the Keras layer tree that own a ``keras.random.SeedGenerator`` used in training (a
+        GAN's noise sampler, its critic regularisers); their seed generators are found one attribute deep."""
+        return []
+
+    #: True if ``train_step`` takes per-event weights as the third element of ``(x, context, weight)``.
+    takes_event_weights = False
+
+    def check_weights(self, weights: np.ndarray) -> None:
+        """Refuse per-event training weights this model's loss is not defined for.
+
+        Args:
+            weights: ``(n,)`` float array of the training events' weights (any sign).
+
+        Raises:
+            InputError: the model does not take weights, or not these (names the model and the reason).
+        """
+        if not self.takes_event_weights:
+            raise InputError(f"per-event weights: {type(self).__name__} does not take per-event training weights")
+
+    # ---- random streams and the run state --------------------------------------------------------------------
+    def seed_generators(self) -> list:
+        """Every ``keras.random.SeedGenerator`` a training step draws from, in a fixed order: those of the model's
+        layers (dropout, a subclass's own), then those of ``_random_components``."""
+        found, seen = [], set()
+
+        def add(sg):
+            if isinstance(sg, keras.random.SeedGenerator) and id(sg) not in seen:
+                seen.add(id(sg))
+                found.append(sg)
+
+        for layer in self._flatten_layers(include_self=True, recursive=True):
+            for sg in getattr(layer, "_seed_generators", []):
+                add(sg)
+        for obj in self._random_components():
+            for value in vars(obj).values():
+                add(value)
+        return found
+
+    def seed_random_state(self, seed: int) -> None:
+        """Derive the state of every seed generator created without an explicit seed from ``seed`` (its position
+        in ``seed_generators`` and ``numpy.random.SeedSequence``), whatever global random state was current when
+        it was constructed. A generator given an explicit seed keeps it."""
+        for i, sg in enumerate(self.seed_generators()):
+            if getattr(sg, "_initial_seed", None) is None:
+                value = int(np.random.SeedSequence([int(seed), 8271, i]).generate_state(1)[0]) >> 1
+                sg.state.assign(np.array([value, 0], dtype=np.dtype(sg.state.dtype)))
+
+    def run_state_variables(self) -> list:
+        """What a resumed run needs besides ``state_variables`` to continue exactly: the state of every seed
+        generator (``seed_generators``: the noise, the gradient-penalty interpolation, dropout), then the
+        variables of the loss trackers (``metrics``: the running means of the current logging window)."""
+        return ([sg.state for sg in self.seed_generators()]
+                + [v for m in self.metrics for v in m.variables])
 
     # ---- the contract --------------------------------------------------------------------------------------------
     def _scaled_context(self, n: int, context) -> np.ndarray | None:
@@ -103,8 +165,10 @@ class GenerativeModel(keras.Model):
         return all(np.isfinite(np.asarray(v)).all() for v in self.state_variables())
 
     def save_checkpoint(self, path) -> Path:
-        """Write ``state_variables()`` to ``path`` (.npz) atomically."""
+        """Write ``state_variables()`` (keys ``v00000``, ...) and ``run_state_variables()`` (``s00000``, ...) to
+        ``path`` (.npz) atomically."""
         arrays = {f"v{i:05d}": np.asarray(v) for i, v in enumerate(self.state_variables())}
+        arrays.update({f"s{i:05d}": np.asarray(v) for i, v in enumerate(self.run_state_variables())})
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as fh:
                 np.savez(fh, **arrays)
@@ -113,18 +177,27 @@ class GenerativeModel(keras.Model):
     def load_checkpoint(self, path) -> int:
         """Restore a checkpoint written by ``save_checkpoint`` into this identically built model; returns ``step``.
 
+        The run state (random streams, loss trackers) is restored too when the checkpoint holds it; a checkpoint of
+        an older version without it leaves the model's own (the weights and optimizer state are all restored).
+
         Raises:
             ValueError: the checkpoint was written by a model with other variables (names the file and variable).
         """
         variables = self.state_variables()
+        extra = self.run_state_variables()
         with np.load(path) as data:
-            if len(data.files) != len(variables):
+            stored = [f for f in data.files if f.startswith("v")]
+            run_state = [f for f in data.files if f.startswith("s")]
+            if len(stored) != len(variables) or (run_state and len(run_state) != len(extra)):
                 raise ValueError(
-                    f"{path}: checkpoint holds {len(data.files)} variables, this model has {len(variables)}; "
-                    "was it written by a model with the same architecture and options?"
+                    f"{path}: checkpoint holds {len(stored)} variables (+{len(run_state)} of run state), this "
+                    f"model has {len(variables)} (+{len(extra)}); was it written by a model with the same "
+                    "architecture and options?"
                 )
-            for i, v in enumerate(variables):
-                value = data[f"v{i:05d}"]
+            pairs = [(v, f"v{i:05d}") for i, v in enumerate(variables)]
+            pairs += [(v, f"s{i:05d}") for i, v in enumerate(extra)] if run_state else []
+            for v, key in pairs:
+                value = data[key]
                 if tuple(value.shape) != tuple(v.shape):
                     raise ValueError(f"{path}: variable {v.path} has shape {v.shape}, checkpoint {value.shape}")
                 v.assign(value)

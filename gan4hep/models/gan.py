@@ -3,8 +3,22 @@
 ``GAN`` composes a generator, a critic, an objective (gan4hep.objectives), optional generator penalties
 (gan4hep.penalties), ``n_critic`` critic updates per generator update, two optimizers, optional conditioning and an
 optional exponential moving average (EMA) of the generator weights. Train it with ``model.fit`` on arrays or a
-``tf.data.Dataset`` (or through ``gan4hep.training.train``); conditional data come as ``(x, context)`` pairs. It
-meets the model contract of ``gan4hep.models.base``.
+``tf.data.Dataset`` (or through ``gan4hep.training.train``); conditional data come as ``(x, context)`` pairs,
+weighted events as ``(x, context, weight)`` (a zero-width ``(B, 0)`` context for an unconditional GAN). It meets
+the model contract of ``gan4hep.models.base``.
+
+Per-event weights (``gan4hep.training.train(..., weights=w)``, ``gan4hep train --weight COLUMN``) enter every
+expectation over the *real* batch as ``mean(w * term)`` (the Keras sample-weight convention; ``train`` normalises
+the weights to mean 1 over the sample), so each objective estimates its loss under the weighted distribution;
+the generator loss has no real events and is unchanged. The gradient penalty stays unweighted (a constraint on
+the critic on interpolates, not an expectation over the data). Negative weights (NLO samples): the critic losses
+are linear in the real events' measure, so a batch with negative weights is an unbiased estimate of the weighted
+loss; the Wasserstein objectives (``wgan``, ``wgan_clip``, ``wgan_gp``) stay bounded because the critic is
+Lipschitz; ``bce`` and ``lsgan`` are bounded only where the weighted density is non-negative (the usual case of
+an NLO sample, whose negative weights are a local minority). Refused by name (``check_weights``): negative weights
+with Roth et al.'s regulariser (``bce_roth``: an expected squared gradient norm, which negative weights can make
+negative), weights with generator penalties that read the real batch (MMD, peak regression without fixed
+targets: their estimators are unweighted), and subclasses with their own ``train_step``.
 """
 
 from __future__ import annotations
@@ -16,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
+from ..errors import InputError
 from ..io import atomic_path
 from ..noise import get_noise, serialize
 from ..objectives import get_objective
@@ -116,30 +131,63 @@ class GAN(GenerativeModel):
         return self.critic(inp, training=training)
 
     def _unpack(self, data):
+        """``(x, context or None)`` of a batch (a weight, if any, is dropped: see ``_unpack_weighted``)."""
+        return self._unpack_weighted(data)[:2]
+
+    def _unpack_weighted(self, data):
+        """``(x, context or None, weight or None)`` of a batch: ``x``, ``(x,)``, ``(x, c)`` or ``(x, c, w)``;
+        x (B, D), c (B, C) (ignored by an unconditional GAN), w (B,)."""
         if isinstance(data, (tuple, list)) and len(data) == 1:  # fit((x, c)) arrives as ((x, c),)
             data = data[0]
+        w = None
         if isinstance(data, (tuple, list)):
             x = data[0]
             c = data[1] if (len(data) > 1 and self.context_dim) else None
+            w = data[2] if len(data) > 2 else None
         else:
             x, c = data, None
         if self.context_dim and c is None:
             raise ValueError("this GAN is conditional: feed (x, condition) pairs")
-        return ops.cast(x, "float32"), (None if c is None else ops.cast(c, "float32"))
+        return (ops.cast(x, "float32"), (None if c is None else ops.cast(c, "float32")),
+                None if w is None else ops.reshape(ops.cast(w, "float32"), (-1,)))
+
+    takes_event_weights = True
+
+    def check_weights(self, weights):
+        """Refuse per-event weights where this GAN's loss is not defined for them (see the module docstring).
+
+        Raises:
+            InputError: a subclass with its own ``train_step``; a generator penalty that reads the real batch;
+                negative weights with a regulariser that needs non-negative ones (names each).
+        """
+        if type(self).train_step is not GAN.train_step:
+            raise InputError(f"per-event weights: {type(self).__name__} has its own train_step, which does not take "
+                             "them")
+        unweighted = [p.name for p in self.penalties if not getattr(p, "takes_event_weights", False)]
+        if unweighted:
+            raise InputError(f"per-event weights: the generator penalties {unweighted} estimate from the "
+                             "unweighted real batch: not defined for weighted events")
+        negative = int((np.asarray(weights) < 0).sum())
+        refused = [r.name for r in self.objective.regularisers if not getattr(r, "negative_weights", True)]
+        if negative and refused:
+            raise InputError(f"per-event weights: {negative} are negative; the {refused} regulariser of "
+                             f"{self.objective!r} is not defined for negative weights (use a Wasserstein objective, "
+                             "bce or lsgan)")
 
     def train_step(self, data):
-        x, c = self._unpack(data)
+        x, c, w = self._unpack_weighted(data)
         batch = ops.shape(x)[0]
         # Under tf.distribute the optimizers sum gradients over replicas: scale each replica's mean loss.
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        weighted = {} if w is None else {"real_weight": w}
         terms = {}
         for _ in range(self.n_critic):
             z = self.noise.tf_sample(batch, self.latent_dim)
             with tf.GradientTape() as tape:
                 fake = self.generator(self._gen_input(z, c), training=True)
-                d_loss = self.objective.critic_loss(self._critic(x, c), self._critic(fake, c))
+                d_loss = self.objective.critic_loss(self._critic(x, c), self._critic(fake, c), **weighted)
                 for reg in self.objective.regularisers:
-                    terms[reg.name] = reg(lambda v: self._critic(v, c), x, fake)
+                    terms[reg.name] = reg(lambda v: self._critic(v, c), x, fake, **weighted)
                     d_loss = d_loss + terms[reg.name]
                 scaled = d_loss / replicas
             grads = tape.gradient(scaled, self.critic.trainable_weights)
@@ -189,9 +237,14 @@ class GAN(GenerativeModel):
                               seed, batch_size)
 
     # ------------------------------------------------------------------------------------------------------------
+    def _random_components(self):
+        """The noise sampler, the objective and its critic regularisers, the penalties (their seed generators are
+        part of the run state)."""
+        return [self.noise, self.objective, *self.objective.regularisers, *self.penalties]
+
     def state_variables(self):
         """Every variable a resumed run needs, in a fixed order: networks, EMA copy, both optimizers (built in
-        ``compile``)."""
+        ``compile``). The random streams and loss trackers: ``run_state_variables``."""
         groups = [self.generator.weights, self.critic.weights,
                   self.ema_generator.weights if self.ema_generator is not None else [],
                   self.g_optimizer.variables, self.d_optimizer.variables]

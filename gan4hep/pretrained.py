@@ -1,0 +1,187 @@
+"""Trained generators shipped with the package: sample without training, without Pythia, without the paper's data.
+
+Each shipped model lives in ``gan4hep/pretrained_models/<paper>/<kind>/`` (``kind``: ``gan``, later ``flow``):
+
+- ``model.keras``: the exported sampler (``gan4hep.models.load_sampler``: network, latent sampler and the
+  preprocessing fitted on the training data, so it emits physical units);
+- ``card.json``: the machine-readable card: features and units, data and seed, preset, training time, the fidelity
+  table of its run, the support of each feature, the SHA-256 of ``model.keras``, and the reference table (per-feature
+  mean, standard deviation and quantiles of the model's own output) with the tolerances ``check_reference`` applies;
+- ``MODEL_CARD.md``: the same for people, with what the model must not be used for.
+
+The paper folders produce them (e.g. ``python -m papers.lebese_ruan.pretrained``); this module only reads them, so
+the core never imports a paper.
+
+    from gan4hep import pretrained
+    toys = pretrained.get("lebese_ruan").generate(1_000_000, seed=1)   # pandas DataFrame, physical units
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError
+
+__all__ = ["ROOT", "Pretrained", "available", "get", "reference_statistics", "check_reference", "QUANTILES",
+           "sha256"]
+
+#: The folder of the shipped models (package data).
+ROOT = Path(__file__).resolve().parent / "pretrained_models"
+
+#: Quantiles of the reference table.
+QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+
+#: Events per generator call of ``Pretrained.generate``: bounds the memory of a large draw (the latent noise of
+#: 2**16 events of 128 numbers is 64 MB in float64).
+CHUNK = 2**16
+
+
+def sha256(path: Path) -> str:
+    """Hex SHA-256 of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+@dataclasses.dataclass(frozen=True)
+class Pretrained:
+    """One shipped model: its folder and card; ``load`` / ``generate`` read ``model.keras`` on demand.
+
+    Attributes:
+        name: ``<paper>:<kind>``, e.g. ``lebese_ruan:gan``.
+        path: the model's folder.
+        card: the content of its ``card.json``.
+    """
+
+    name: str
+    path: Path
+    card: Mapping[str, Any]
+
+    @property
+    def features(self) -> list[str]:
+        """Column names of the generated events, in the model's order."""
+        return list(self.card["features"])
+
+    @property
+    def model_file(self) -> Path:
+        return self.path / "model.keras"
+
+    def load(self):
+        """The sampler (``sample(n, seed=...)`` -> ``(n, n_features)`` physical units).
+
+        Raises:
+            FileNotFoundError: the model file is missing (a broken installation).
+        """
+        from .models import load_sampler
+
+        return load_sampler(self.model_file)
+
+    def generate(self, n: int, seed: int = 1, sampler=None, chunk: int = CHUNK) -> pd.DataFrame:
+        """Draw ``n`` events.
+
+        The draw is made in chunks of ``chunk`` events, chunk ``i`` seeded with ``seed * 1_000_003 + i``: the same
+        ``(n, seed, chunk)`` give the same events.
+
+        Args:
+            n: number of events (>= 0).
+            seed: seeds the latent noise.
+            sampler: an already loaded sampler (``load()``), to time the generation alone.
+            chunk: events per generator call.
+
+        Returns:
+            ``(n, n_features)`` DataFrame with the columns ``features`` in physical units (card: ``units``).
+
+        Raises:
+            InputError: ``n`` negative.
+            RuntimeError: the model emitted non-finite numbers (a broken model file).
+        """
+        if n < 0:
+            raise InputError(f"{self.name}: the number of events must be >= 0, got {n}")
+        sampler = self.load() if sampler is None else sampler
+        parts = [sampler.sample(min(chunk, n - start), seed=seed * 1_000_003 + i)
+                 for i, start in enumerate(range(0, n, chunk))]
+        x = np.concatenate(parts, axis=0) if parts else np.zeros((0, len(self.features)))
+        if not np.isfinite(x).all():
+            raise RuntimeError(f"{self.model_file}: the shipped model emitted {int((~np.isfinite(x)).sum())} "
+                               "non-finite values: the installation is broken")
+        return pd.DataFrame(x, columns=self.features)
+
+    def outside_support(self, df: pd.DataFrame) -> dict[str, int]:
+        """Events outside the card's support, per feature (only features with any); the support is the range of
+        the training data, which the generator's output layer cannot leave (up to float32 rounding, allowed as
+        1e-5 of the range)."""
+        out = {}
+        for f in self.features:
+            lo, hi = self.card["support"][f]
+            slack = 1e-5 * (hi - lo)
+            bad = int(((df[f] < lo - slack) | (df[f] > hi + slack)).sum())
+            if bad:
+                out[f] = bad
+        return out
+
+
+def available() -> list[str]:
+    """Names (``<paper>:<kind>``) of the shipped models, sorted."""
+    if not ROOT.is_dir():
+        return []
+    return sorted(f"{card.parent.parent.name}:{card.parent.name}" for card in ROOT.glob("*/*/card.json"))
+
+
+def get(name: str) -> Pretrained:
+    """The shipped model ``name``: ``<paper>`` (its GAN) or ``<paper>:<kind>``.
+
+    Raises:
+        InputError: no shipped model of that name (the message lists the shipped ones).
+    """
+    paper, _, kind = name.partition(":")
+    full = f"{paper}:{kind or 'gan'}"
+    folder = ROOT / paper / (kind or "gan")
+    if full not in available():
+        raise InputError(f"no pretrained model {name!r}; shipped: {', '.join(available()) or 'none'}")
+    return Pretrained(full, folder, json.loads((folder / "card.json").read_text()))
+
+
+def reference_statistics(df: pd.DataFrame, features: list[str] | None = None) -> dict[str, dict[str, float]]:
+    """Per feature: ``mean``, ``std`` and the ``QUANTILES`` (keys ``q01``, ``q05``, ...) of ``df``'s columns."""
+    out = {}
+    for f in features or list(df.columns):
+        x = df[f].to_numpy(np.float64)
+        row = {"mean": float(x.mean()), "std": float(x.std())}
+        row.update({f"q{round(q * 100):02d}": float(v) for q, v in zip(QUANTILES, np.quantile(x, QUANTILES))})
+        out[f] = row
+    return out
+
+
+def check_reference(df: pd.DataFrame, reference: Mapping[str, Any]) -> list[str]:
+    """Compare generated events with a card's reference table.
+
+    Every mean and quantile of ``df`` must lie within ``reference["tolerance"][kind]`` reference standard
+    deviations of the reference value (``kind``: ``mean`` or ``quantile``).
+
+    Args:
+        df: generated events, at least the reference's features as columns.
+        reference: the card's ``reference`` block: ``statistics`` (as ``reference_statistics``) and ``tolerance``.
+
+    Returns:
+        One line per value outside its tolerance (empty: the model reproduces its reference).
+    """
+    tol = reference["tolerance"]
+    failures = []
+    got = reference_statistics(df, list(reference["statistics"]))
+    for f, want in reference["statistics"].items():
+        for key, value in want.items():
+            if key == "std":
+                continue
+            limit = (tol["mean"] if key == "mean" else tol["quantile"]) * want["std"]
+            if not abs(got[f][key] - value) <= limit:
+                failures.append(f"{f} {key}: {got[f][key]:.6g}, reference {value:.6g} (allowed +- {limit:.3g})")
+    return failures
