@@ -190,12 +190,14 @@ class LossLog(keras.callbacks.Callback):
             run.write_json(Run.LOSSES, self.entries)
         self.new: list[dict] = []
         self._state = None
+        self._reset_pending = False
 
     def _trackers(self):
         return [v for m in self.model.metrics for v in m.variables]
 
     def on_train_begin(self, logs=None):
         self._state = [np.array(v) for v in self._trackers()]
+        self._reset_pending = self.model.step % self.every == 0  # a window starts here: its trackers are empty
 
     def on_epoch_begin(self, epoch, logs=None):
         for v, value in zip(self._trackers(), self._state):
@@ -217,12 +219,19 @@ class LossLog(keras.callbacks.Callback):
             self.new.append(entry)
         self.run.write_json(Run.LOSSES, self.entries)
 
+    def on_train_batch_begin(self, batch, logs=None):
+        if self._reset_pending:
+            for m in self.model.metrics:
+                m.reset_state()
+            self._reset_pending = False
+
     def on_train_batch_end(self, batch, logs=None):
+        # the trackers are reset before the next step, not here: Keras reads them for the epoch's logs (the
+        # progress bar, History) after this call
         step = self.model.step
         if step % self.every == 0:
             self._log(step)
-            for m in self.model.metrics:
-                m.reset_state()
+            self._reset_pending = True
 
     def on_train_end(self, logs=None):
         step = self.model.step

@@ -125,6 +125,25 @@ def test_train_resume_reaches_the_same_state_as_one_run(tmp_path):
         Run(split).start(recipes.to_dict(QUICK))
 
 
+def test_progress_logs_show_the_logged_window_means(tmp_path):
+    """What Keras shows at each epoch end (the progress bar, History) is the window's mean that losses.json records,
+    not the reset trackers of the next window (a progress bar of zeros)."""
+    seen = []
+
+    class Seen(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append({k: float(v) for k, v in logs.items()})
+
+    run = Run(tmp_path / "bar")
+    training.train(_build(), _data(), run, steps=8, batch_size=32, seed=3, steps_per_epoch=4, verbose=0,
+                   callbacks=[Seen()])
+    logged = json.loads((run / "losses.json").read_text())
+    assert [e["step"] for e in logged] == [4, 8] and len(seen) == 2
+    for shown, entry in zip(seen, logged):
+        assert shown["g_loss"] == pytest.approx(entry["g_loss"]) and shown["d_loss"] == pytest.approx(entry["d_loss"])
+        assert shown["d_loss"] != 0.0
+
+
 def test_batch_order_is_a_function_of_seed_and_step():
     """``dataset``: each pass is a permutation of the events (each event exactly once, the remainder left out),
     passes differ, and the stream started at step k is the tail of the stream started at 0."""
