@@ -1,6 +1,7 @@
 """Lebese & Ruan paper folder: recipe, networks, the kinematic feature layer, Table 1's numbers against scipy on a
 known shift, our sample means beside the published ones, and small runs through train.py (every output and its
-numbers recomputed, resume, a run's own recipe on --resume)."""
+numbers recomputed, resume, a run's own recipe on --resume); the flow (--model flow: support, a tiny run, its
+metrics) and the held-out check against a fresh reference sample (issue 20)."""
 
 import dataclasses
 import json
@@ -20,7 +21,7 @@ from gan4hep.physics import DILEPTON_FEATURES, dilepton_features
 from gan4hep.recipes import deviations, from_dict, to_dict
 from gan4hep.runs import Run
 from papers.lebese_ruan import data, evaluate, generate, model, published, sample_means, train
-from papers.lebese_ruan.recipe import PAPER, PRESETS, QUICK, Recipe, preset_name
+from papers.lebese_ruan.recipe import FLOW_PRESETS, FLOW_QUICK, PAPER, PRESETS, QUICK, Recipe, preset_name
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDER = ROOT / "papers" / "lebese_ruan"
@@ -373,3 +374,153 @@ def test_resume_with_another_preset_continues_the_runs_own_recipe(tmp_path, tabl
         train.main(["--preset", "quick", "--out", str(run), "--input", str(tmp_path / "other.parquet"), *tiny])
     with pytest.raises(SystemExit, match="nothing to resume"):
         train.main(["--out", str(tmp_path / "empty"), "--resume"])
+
+
+# ---------------------------------------------------------------------------------------------------- flow (issue 20)
+
+TINY_FLOW = [*TINY, "--model", "flow", "--flow-transforms", "2", "--flow-bins", "4", "--flow-hidden", "8",
+             "--flow-blocks", "1"]
+
+
+def _fast_classifier(reference, generated, **kwargs):
+    """Stands in for the boosted-tree classifier test (tested in test_metrics.py, seconds per call)."""
+    return {"auc": 0.5, "auc_uncertainty": 0.01, "aucs": [0.5]}
+
+
+def test_flow_presets_change_only_the_model_and_its_schedule():
+    for name, flow in FLOW_PRESETS.items():
+        assert flow.model == "flow" and preset_name(flow) == name
+        gan = PRESETS[name]
+        assert gan.model == "gan"
+        same = ("events", "mpi", "seed", "split", "tail_treatment", "tail_quantile", "select_by", "select_events")
+        assert all(getattr(flow, f) == getattr(gan, f) for f in same)  # the same data, split, cut and selection
+        assert from_dict(Recipe, json.loads(json.dumps(to_dict(flow))), base=PAPER) == flow
+    assert (FLOW_QUICK.flow_transforms, FLOW_QUICK.flow_bins, FLOW_QUICK.flow_hidden, FLOW_QUICK.flow_blocks) == \
+        (6, 8, 64, 2)
+    with pytest.raises(ValueError, match="drop_events"):
+        data.prepare(_events(2000), dataclasses.replace(FLOW_QUICK, batch_size=64, tail_treatment="clip"))
+
+
+def test_flow_preprocessing_keeps_every_value_inside_the_support():
+    """The support box: lower edges of the selection, upper edges the tail cut fitted on the training split. The
+    flow's pipeline maps the box onto R and any real number back into the box; interior values round-trip."""
+    recipe = dataclasses.replace(FLOW_QUICK, batch_size=64)
+    df = _events(3000)
+    sample = data.prepare(df, recipe)
+    train_x = data.split(df[list(model.FEATURES)].to_numpy(), recipe.seed, recipe.split)[0]
+    threshold = np.quantile(train_x, 0.9, axis=0)
+    low, high = data.support(sample.train, threshold)
+    np.testing.assert_array_equal(high, threshold)
+    np.testing.assert_array_equal(low, [25, 25, 0, 0, 0, 0, 0, 0])
+    z = sample.pipeline.transform(sample.train)
+    assert np.all(np.isfinite(z)) and abs(z.mean()) < 1e-6
+    np.testing.assert_allclose(sample.pipeline.inverse_transform(z), sample.train, rtol=1e-6, atol=1e-4)
+    wild = np.random.default_rng(0).normal(0, 30, size=(20000, 8))
+    wild[:8] = np.diag(np.full(8, 700.0))  # far beyond any spline: sigmoid saturates at the edge
+    wild[8:16] = -np.diag(np.full(8, 700.0))
+    with np.errstate(over="ignore"):  # exp overflow in the sigmoid is its saturation at the edge
+        back = sample.pipeline.inverse_transform(wild)
+    assert not data.outside_support(back, low, high).any()
+    assert np.all(back <= high) and np.all(back >= low)
+    outside = np.vstack([sample.train[:3], high + 1.0, low - 1.0])
+    assert data.outside_support(outside, low, high).tolist() == [False, False, False, True, True]
+
+
+def test_flow_run_trains_and_writes_metrics_with_model_flow(tmp_path, table, monkeypatch):
+    run = tmp_path / "flow"
+    train.main(["--preset", "quick", "--input", str(table), "--out", str(run), *TINY_FLOW, "--no-evaluate"])
+    recipe = from_dict(Recipe, _read(run, "recipe.json"), base=PAPER)
+    assert recipe == dataclasses.replace(FLOW_QUICK, steps=6, eval_every=3, checkpoint_every=3, batch_size=64,
+                                         flow_transforms=2, flow_bins=4, flow_hidden=8, flow_blocks=1)
+    results = _read(run, "results.json")
+    assert results["trained_steps"] == 6 and results["selected_step"] in (3, 6)
+    assert [r["step"] for r in _read(run, "evaluation.json")] == [3, 6]
+    flow, _ = evaluate.load_run(Run(run))
+    assert type(flow).__name__ == "Flow" and flow.step == results["selected_step"]
+    # the exported sampler is the selected flow, in physical units
+    np.testing.assert_allclose(load_sampler(run / "model.keras").sample(300, seed=2), flow.sample(300, seed=2),
+                               rtol=1e-5, atol=1e-3)
+
+    monkeypatch.setattr(evaluate.metrics, "classifier_two_sample_test", _fast_classifier)
+    m = evaluate.evaluate_run(run, n_generated=3000, figures=False)
+    assert m["model"] == "flow" and m["reference"] == "test" and m["preset"] == "quick"
+    for key in ("features", "classifier_auc", "classifier_auc_uncertainty", "worst_ks",
+                "worst_relative_mean_difference", "selected_checkpoint", "mc_floor", "generator"):
+        assert key in m
+    assert m["outside_support"] == 0 and m["n_generated"] == 3000 and m["generation_events_per_second"] > 0
+    test = pd.read_parquet(run / "test_mc.parquet")[list(model.FEATURES)].to_numpy()
+    gen = flow.sample(3000, seed=12345)
+    np.testing.assert_allclose([m["features"][f]["ks"] for f in model.FEATURES],
+                               [stats.ks_2samp(test[:, j], gen[:, j]).statistic for j in range(8)], atol=2e-3)
+    assert _read(run, "metrics.json") == json.loads(json.dumps(m))
+    assert "model: flow" in (run / "table1.md").read_text()
+
+
+def test_fresh_reference_check(tmp_path, table, monkeypatch):
+    """The held-out check: a fresh table with the run's own tail cut, artefacts in their own folder, the run's own
+    metrics untouched; --fresh-seed refuses the run's own seed and a run trained on a user's table."""
+    run = tmp_path / "gan"
+    train.main(["--preset", "quick", "--input", str(table), "--out", str(run), *TINY, "--n-critic", "1",
+                "--no-evaluate"])
+    monkeypatch.setattr(evaluate.metrics, "classifier_two_sample_test", _fast_classifier)
+    own = evaluate.evaluate_run(run, n_generated=2000, figures=False)
+    assert own["model"] == "gan" and own["reference"] == "test"
+    fresh = tmp_path / "fresh_mc.parquet"
+    fresh_df = _events(2500, seed=77)
+    fresh_df.to_parquet(fresh)
+
+    m = evaluate.evaluate_run(run, n_generated=2000, reference=fresh, figures=False)
+    out = run / "fresh_fresh_mc"
+    assert _read(out, "metrics.json") == json.loads(json.dumps(m)) and (out / "table1.md").exists()
+    assert _read(run, "metrics.json") == json.loads(json.dumps(own))  # the run's own evaluation is left alone
+    assert m["reference"] == "fresh" and m["model"] == "gan" and m["table_sample"] == "fresh MC"
+    x = fresh_df[list(model.FEATURES)].to_numpy()
+    train_x = data.split(pd.read_parquet(table)[list(model.FEATURES)].to_numpy(), QUICK.seed, QUICK.split)[0]
+    kept = x[np.all(x <= np.quantile(train_x, 0.9, axis=0), axis=1)]
+    assert m["n_test"] == len(kept) and m["reference_sample"]["n_before_tail_cut"] == 2500
+    assert m["reference_sample"]["n"] == len(kept) and m["reference_sample"]["file"] == str(fresh)
+    gan, _ = evaluate.load_run(Run(run))
+    gen = gan.sample(max(len(kept), 2000), seed=12345)
+    np.testing.assert_allclose([m["features"][f]["relative_mean_difference"] for f in model.FEATURES],
+                               np.abs(gen.mean(0) - kept.mean(0)) / np.abs(kept.mean(0)), rtol=1e-4)
+    test = pd.read_parquet(run / "test_mc.parquet")[list(model.FEATURES)].to_numpy()
+    assert m["mc_floor"]["worst_ks"] == pytest.approx(
+        max(stats.ks_2samp(kept[:, j], test[:, j]).statistic for j in range(8)))
+
+    with pytest.raises(SystemExit, match="trained on"):
+        evaluate.main(["--run", str(run), "--fresh-seed", "5"])
+    with pytest.raises(SystemExit, match="one of"):
+        evaluate.main(["--run", str(run), "--fresh-seed", "5", "--reference", str(fresh)])
+
+
+def test_fresh_events_are_generated_once_with_a_new_seed(tmp_path, monkeypatch):
+    import data_prep.dilepton
+
+    calls = []
+
+    def make_sample(out, events, seed, jobs, mpi):
+        calls.append((Path(out).name, events, seed, mpi))
+        path = Path(str(out).replace(".root", "_features.root"))
+        _events(100, seed).to_parquet(path)  # the cache is read by content, not by suffix
+        return path
+
+    monkeypatch.setattr(data_prep.dilepton, "make_sample", make_sample)
+    monkeypatch.setattr(data, "read_table", lambda path, columns: pd.read_parquet(path, columns=columns))
+    recipe = dataclasses.replace(QUICK, events=1000)
+    df, path = data.fresh_events(recipe, 1001, data_dir=tmp_path)
+    assert calls == [("dilepton_fresh_e1000_s1001_nompi.root", 1000, 1001, False)]
+    assert path == tmp_path / "dilepton_fresh_e1000_s1001_nompi_features.root" and len(df) == 100
+    data.fresh_events(recipe, 1001, data_dir=tmp_path)
+    assert len(calls) == 1  # cached
+    with pytest.raises(ValueError, match="seed of the run's own sample"):
+        data.fresh_events(recipe, recipe.seed, data_dir=tmp_path)
+
+
+def test_a_run_made_before_the_flow_fields_continues(tmp_path, table):
+    run = Run(tmp_path / "old")
+    old = {k: v for k, v in to_dict(dataclasses.replace(QUICK, steps=6, eval_every=3, checkpoint_every=3,
+                                                        batch_size=64)).items() if k not in train.ADDED_FIELDS}
+    run.start(old)
+    args = train.parse_args(["--preset", "quick", "--out", str(run.path), *TINY])
+    _, recipe = train.start_run(args)
+    assert recipe.model == "gan" and _read(run.path, "recipe.json") == json.loads(json.dumps(old))

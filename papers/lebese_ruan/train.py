@@ -3,10 +3,12 @@
     python papers/lebese_ruan/train.py --preset quick --out runs/lebese_ruan_quick
     python papers/lebese_ruan/train.py --preset paper --out runs/lebese_ruan_paper     # GPU: 1e6 iterations
     python papers/lebese_ruan/train.py --out runs/lebese_ruan_quick --resume           # continue it, own recipe
+    python papers/lebese_ruan/train.py --preset quick --model flow --out runs/lr_flow   # our spline flow instead
 
 The sample is generated on the way (data_prep.dilepton) unless --input names a feature table or a Delphes file.
 Events are split into training / validation / test; the checkpoint is chosen on the validation MC, Table 1 is
-computed on the test MC only (evaluate.py).
+computed on the test MC only (evaluate.py). ``--model flow`` trains our normalising flow (not in the paper) on the
+same sample, split and tail cut, with the same checkpoint selection and evaluation.
 """
 
 from __future__ import annotations
@@ -24,18 +26,28 @@ from gan4hep.recipes import deviations, from_dict, override, select, to_dict
 from gan4hep.runs import Run, RunMismatch
 
 from papers.lebese_ruan import data, evaluate, model
-from papers.lebese_ruan.recipe import PAPER, PRESETS, Recipe
+from papers.lebese_ruan.recipe import MODELS, PAPER, PRESETS, Recipe, presets
 
 # command-line option -> recipe field (None: the preset's value)
 RECIPE_FLAGS = ("events", "seed", "steps", "eval_every", "checkpoint_every", "batch_size", "objective", "gp_weight",
                 "clip", "n_critic", "lr", "beta1", "beta2", "ema_decay", "generator", "tail_treatment", "swish",
-                "select_by")
+                "select_by", "model", "flow_transforms", "flow_bins", "flow_hidden", "flow_blocks", "flow_tail_bound")
+# fields added after runs were made (issue 20); an older run's recipe.json lacks them and reads them as PAPER's
+ADDED_FIELDS = ("model", "flow_transforms", "flow_bins", "flow_hidden", "flow_blocks", "flow_tail_bound")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line (see ``--help``)."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", choices=sorted(PRESETS), default="quick")
+    p.add_argument("--model", choices=list(MODELS),
+                   help="gan: the paper's WGAN-GP (default); flow: our rational-quadratic spline coupling flow with "
+                        "the flow preset (recipe.FLOW_PRESETS) on the same data, split, selection and evaluation")
+    p.add_argument("--flow-transforms", type=int, help="flow: coupling steps")
+    p.add_argument("--flow-bins", type=int, help="flow: spline bins")
+    p.add_argument("--flow-hidden", type=int, help="flow: conditioner width")
+    p.add_argument("--flow-blocks", type=int, help="flow: conditioner residual blocks")
+    p.add_argument("--flow-tail-bound", type=float, help="flow: spline interval half-width (standardised logit)")
     p.add_argument("--out", type=Path, default=None, help="run folder (default runs/lebese_ruan_<preset>)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out with its own stored recipe (--preset and recipe options are "
@@ -102,9 +114,13 @@ def start_run(args: argparse.Namespace) -> tuple[Run, Recipe]:
         RunMismatch: the folder holds a run with another recipe and no --resume.
         FileNotFoundError: --resume finds no run.
     """
-    asked = override(select(PRESETS, args.preset), **{k: getattr(args, k) for k in RECIPE_FLAGS})
+    asked = override(select(presets(args.model or "gan"), args.preset),
+                     **{k: getattr(args, k) for k in RECIPE_FLAGS})
     run = Run(args.out or Path("runs") / f"lebese_ruan_{args.preset}")
-    recipe = from_dict(Recipe, run.start(to_dict(asked), resume=args.resume), base=PAPER)
+    stored = run.recipe() if run.exists() else {}
+    asked_dict = {k: v for k, v in to_dict(asked).items()  # an older run continues: its missing fields are PAPER's
+                  if not (k in ADDED_FIELDS and stored and k not in stored and v == getattr(PAPER, k))}
+    recipe = from_dict(Recipe, run.start(asked_dict, resume=args.resume), base=PAPER)
     extended = args.resume and args.steps is not None  # --steps extends a resumed run's schedule (main)
     ignored = [line for line in deviations(asked, recipe, label="run")
                if not (extended and line.startswith("steps:"))]
@@ -127,10 +143,11 @@ def main(argv: list[str] | None = None) -> None:
     sample = data.prepare(data.load_events(recipe, table, args.data_dir, args.jobs), recipe)
     data.save(run, sample, table)
     kinematics = None
-    if recipe.generator == "kinematic":
+    if recipe.generator == "kinematic" and recipe.model == "gan":
         kinematics = model.kinematics_config(sample.train, sample.pipeline)
         run.write_json(model.KINEMATICS, kinematics)
-    print(f"{run.path}: {len(sample.train)} training, {len(sample.validation)} validation, {len(sample.test)} test "
+    print(f"{run.path}: {recipe.model}, {len(sample.train)} training, {len(sample.validation)} validation, "
+          f"{len(sample.test)} test "
           f"events after the tail treatment ({recipe.tail_treatment})", flush=True)
     differs = deviations(recipe, PAPER)
     for line in differs:
@@ -139,7 +156,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  schedule extended on resume: {steps} generator steps (recipe: {recipe.steps})")
 
     trained = training.train(
-        lambda: model.build_gan(recipe, sample.pipeline, kinematics),
+        lambda: model.build_model(recipe, sample.pipeline, kinematics),
         sample.pipeline.transform(sample.train).astype(np.float32), run,
         steps=steps, batch_size=recipe.batch_size, seed=recipe.seed, checkpoint_every=recipe.checkpoint_every,
         evaluate=validation_metric(recipe, sample.validation), eval_every=recipe.eval_every,
@@ -152,7 +169,8 @@ def main(argv: list[str] | None = None) -> None:
 
     seconds = results["train_seconds"]
     took = "in an unknown time" if seconds is None else f"in {seconds / 60:.1f} min"
-    print(f"trained {results['trained_steps']} generator steps {took}; best validation {recipe.select_by} = "
+    what = "flow" if recipe.model == "flow" else "generator"
+    print(f"trained {results['trained_steps']} {what} steps {took}; best validation {recipe.select_by} = "
           f"{trained.best_value:.4f} at step {trained.best_step}", flush=True)
     if not args.no_evaluate:
         evaluate.evaluate_run(run.path)
