@@ -180,6 +180,22 @@ class Run:
         write_json(record, self.path / self.INPUT)
         return record
 
+    def input_table(self, given: str | Path | None, record: str = "sample.json") -> Path | None:
+        """The input table of a paper run: ``given`` (resolved) for a new run; for a run whose ``record`` file
+        (written by the paper's data step, key ``"input"``: a path, or null for a generated sample) exists, the
+        table it was started with, which ``given`` must not contradict.
+
+        Raises:
+            RunMismatch: ``given`` differs from the run's own input (names both).
+        """
+        path = self.path / record
+        if not path.exists():
+            return None if given is None else Path(given).resolve()
+        used = json.loads(path.read_text())["input"]
+        if given is not None and str(Path(given).resolve()) != used:
+            raise RunMismatch(f"{self.path} was trained on {used or 'the generated sample'}, not {given}")
+        return None if used is None else Path(used)
+
     def check_input(self, fingerprint: Mapping[str, Any]) -> None:
         """Refuse an input file that differs from the one this run was trained on.
 

@@ -75,6 +75,20 @@ def test_run_start_resume_and_mismatch(tmp_path):
         Run(tmp_path / "none").recipe()
 
 
+def test_run_input_table_is_the_one_the_run_started_with(tmp_path):
+    run = Run(tmp_path / "r")
+    assert run.input_table(None) is None
+    assert run.input_table(tmp_path / "a.root") == (tmp_path / "a.root").resolve()
+    run.write_json("sample.json", {"input": str((tmp_path / "a.root").resolve())})
+    assert run.input_table(None) == (tmp_path / "a.root").resolve() == run.input_table(tmp_path / "a.root")
+    with pytest.raises(RunMismatch, match="was trained on .*a.root, not .*b.root"):
+        run.input_table(tmp_path / "b.root")
+    run.write_json("sample.json", {"input": None})
+    assert run.input_table(None) is None
+    with pytest.raises(RunMismatch, match="the generated sample"):
+        run.input_table(tmp_path / "b.root")
+
+
 def _build(seed_shift=0):
     def build():
         model = GAN(mlp(3, [8], 2), mlp(2, [8], 1, "leaky_relu"), 3, objective="wgan_gp", n_critic=2)

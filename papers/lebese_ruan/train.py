@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     t_start = time.time()
     try:
         run, recipe = start_run(args)
-        table = data.run_input(run, args.input)
+        table = run.input_table(args.input, data.SAMPLE)
     except (RunMismatch, FileNotFoundError, ValueError) as err:
         raise SystemExit(f"error: {err}") from None
     steps = args.steps if (args.resume and args.steps) else recipe.steps

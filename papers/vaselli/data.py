@@ -301,22 +301,6 @@ def model_arrays(frame: pd.DataFrame, sample_or_run, recipe: Recipe, seed_offset
     return x.astype(np.float32), c.astype(np.float32)
 
 
-def run_input(run: Run, given: Path | None) -> Path | None:
-    """The input table of a run: ``given`` (resolved) for a new run; for a run that already has ``sample.json``,
-    the table it was started with (None: the generated sample), which ``given`` must not contradict.
-
-    Raises:
-        ValueError: ``given`` differs from the run's own input (names both).
-    """
-    path = run / SAMPLE
-    if not path.exists():
-        return None if given is None else Path(given).resolve()
-    used = json.loads(path.read_text())["input"]
-    if given is not None and str(Path(given).resolve()) != used:
-        raise ValueError(f"{run.path} was trained on {used or 'the generated sample'}, not {given}")
-    return None if used is None else Path(used)
-
-
 def save(run: Run, sample: Sample, table: Path | None) -> None:
     """Write the data step's artefacts into the run: preprocessing.json, context_preprocessing.json, sample.json
     (input, counts, area grid step, columns) and the validation and test jets (physical units) as parquet."""

@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> None:
 
     try:
         run, recipe = start_run(args)
-        table = data.run_input(run, args.input)
+        table = run.input_table(args.input, data.SAMPLE)
         model.flow_steps(recipe)
     except (RunMismatch, FileNotFoundError, ValueError) as err:
         raise SystemExit(f"error: {err}") from None
