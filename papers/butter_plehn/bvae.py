@@ -19,8 +19,6 @@ and ``RUN/fig9.png``; each seed's VAE is a run folder ``RUN/r<k>`` (resumable), 
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import time
 from pathlib import Path
 
@@ -32,11 +30,10 @@ from gan4hep import io, metrics, plotting, training
 from gan4hep.models.vae import VAE
 from gan4hep.networks import mlp
 from gan4hep.preprocessing import Pipeline, Standardise
-from gan4hep.recipes import deviations, from_dict, select, to_dict
 from gan4hep.runs import Run
 
 from papers.butter_plehn import report
-from papers.butter_plehn.recipe import BVAE, BVAE_PAPER, BVAE_PRESETS
+from papers.butter_plehn.recipe import BVAE, BVAE_PRESETS
 
 PART = "bvae"
 DATA_DIR = Path("data/butter_plehn")
@@ -159,28 +156,6 @@ def write_figure(truth: dict, gens: dict, run: Run, prov: dict) -> None:
     plotting.save_figure(fig, run / "fig9")
 
 
-def start(args: argparse.Namespace, **changes) -> tuple[Run, BVAE, dict]:
-    """Run folder, recipe (preset + ``--seed`` + ``changes``, or the stored one with ``--resume``), provenance."""
-    import datetime
-    import os
-    import platform
-
-    asked = dataclasses.replace(select(BVAE_PRESETS, args.preset),
-                                **{k: v for k, v in changes.items() if v is not None},
-                                **({} if args.seed is None else {"seed": args.seed}))
-    run = Run(args.out or Path("runs") / f"butter_plehn_{PART}_{args.preset}")
-    recipe = from_dict(BVAE, run.start(to_dict(asked), resume=args.resume), base=BVAE_PAPER)
-    preset = min(BVAE_PRESETS, key=lambda p: sum(getattr(recipe, f.name) != getattr(BVAE_PRESETS[p], f.name)
-                                                 for f in dataclasses.fields(recipe)))
-    diffs = [c for c in deviations(recipe, BVAE_PRESETS[preset], label=preset) if not c.startswith("seed:")]
-    prov = {"preset": preset + ("+changes" if diffs else ""), "changes_from_preset": diffs, "seed": recipe.seed,
-            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "machine": f"{platform.node()} ({platform.machine()}, {os.cpu_count()} cores, "
-                       f"{platform.python_implementation()} {platform.python_version()})",
-            "deviations_from_paper": deviations(recipe, BVAE_PAPER)}
-    return run, recipe, prov
-
-
 def main(argv=None) -> dict:
     """The command line (``--preset --out --seed``, ``--beta --latent-dim --steps --repeats --no-scan``)."""
     from data_prep.ee_zpole import FEATURE_COLUMNS
@@ -193,8 +168,9 @@ def main(argv=None) -> dict:
     p.add_argument("--smearing", type=float, help="buffer smearing in units of the codes' std (preset: 0.1)")
     p.add_argument("--no-scan", action="store_true", help="skip the beta / latent-size scan")
     args = p.parse_args(argv)
-    run, recipe, prov = start(args, beta=args.beta, latent_dim=args.latent_dim, steps=args.steps,
-                              repeats=args.repeats, buffer_smearing=args.smearing)
+    run, recipe = report.start(args, PART, BVAE_PRESETS, beta=args.beta, latent_dim=args.latent_dim,
+                               steps=args.steps, repeats=args.repeats, buffer_smearing=args.smearing)
+    prov = report.provenance(recipe, PART, presets=BVAE_PRESETS)
     t0 = time.time()
     df = sample(recipe)
     x = df[list(FEATURE_COLUMNS)].to_numpy(np.float64)

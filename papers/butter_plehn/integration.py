@@ -25,11 +25,9 @@ vegas, plain}`` with the mean over seeds and ``per_seed``), ``RUN/integration.{m
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
 import time
-from pathlib import Path
 
 import keras
 import numpy as np
@@ -38,11 +36,10 @@ from scipy import special
 
 from gan4hep import plotting
 from gan4hep.flows.integration import box_flow, estimate, train_importance_sampler, weighted_sample
-from gan4hep.recipes import deviations, from_dict, select, to_dict
 from gan4hep.runs import Run
 
 from papers.butter_plehn import report
-from papers.butter_plehn.recipe import INTEGRATION_PAPER, INTEGRATION_PRESETS, Integration
+from papers.butter_plehn.recipe import INTEGRATION_PRESETS, Integration
 
 PART = "integration"
 
@@ -216,33 +213,6 @@ def write_figure(weights: dict, analytic: dict, run: Run, prov: dict) -> None:
 
 
 # -------------------------------------------------------------------------------------------------- command line
-def start(args: argparse.Namespace, **changes) -> tuple[Run, Integration, dict]:
-    """The run folder, its recipe (preset with ``--seed`` and ``changes``, or the stored one with ``--resume``)
-    and the provenance (preset, seed, date, machine, deviations), as ``report.start`` / ``report.provenance``."""
-    asked = dataclasses.replace(select(INTEGRATION_PRESETS, args.preset),
-                                **{k: v for k, v in changes.items() if v is not None},
-                                **({} if args.seed is None else {"seed": args.seed}))
-    run = Run(args.out or Path("runs") / f"butter_plehn_{PART}_{args.preset}")
-    recipe = from_dict(Integration, run.start(to_dict(asked), resume=args.resume), base=INTEGRATION_PAPER)
-    preset = min(INTEGRATION_PRESETS, key=lambda p: sum(getattr(recipe, f.name) != getattr(
-        INTEGRATION_PRESETS[p], f.name) for f in dataclasses.fields(recipe)))
-    prov = _provenance(recipe, preset)
-    return run, recipe, prov
-
-
-def _provenance(recipe: Integration, preset: str) -> dict:
-    import datetime
-    import os
-    import platform
-
-    changes = [c for c in deviations(recipe, INTEGRATION_PRESETS[preset], label=preset) if not c.startswith("seed:")]
-    return {"preset": preset + ("+changes" if changes else ""), "changes_from_preset": changes, "seed": recipe.seed,
-            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-            "machine": f"{platform.node()} ({platform.machine()}, {os.cpu_count()} cores, "
-                       f"{platform.python_implementation()} {platform.python_version()})",
-            "deviations_from_paper": deviations(recipe, INTEGRATION_PAPER)}
-
-
 def main(argv=None) -> dict:
     """The command line (``--preset --out --seed``, ``--repeats --train-calls --only``); returns the metrics."""
     p = report.parser(__doc__)
@@ -252,8 +222,9 @@ def main(argv=None) -> dict:
     p.add_argument("--loss", choices=("kl", "variance"), help="flow training loss")
     p.add_argument("--only", nargs="+", help="integrands to run (breit_wigner, camel_2d, ...)")
     args = p.parse_args(argv)
-    run, recipe, prov = start(args, repeats=args.repeats, train_calls=args.train_calls, eval_calls=args.eval_calls,
-                              loss=args.loss)
+    run, recipe = report.start(args, PART, INTEGRATION_PRESETS, repeats=args.repeats, train_calls=args.train_calls,
+                               eval_calls=args.eval_calls, loss=args.loss)
+    prov = report.provenance(recipe, PART, presets=INTEGRATION_PRESETS)
     t0 = time.time()
     results, rows, weights, analytic = {}, [], {}, {}
     for f in integrands(recipe):

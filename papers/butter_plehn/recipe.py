@@ -207,7 +207,7 @@ def preset_name(recipe, part: str) -> str:
 
 # ------------------------------------------------------------------------------------------- issue 17, parts 2-3
 # Recipes of integration.py and bvae.py, kept beside (not inside) ``Recipe`` so that the figures above keep their
-# stored recipes; ``report.start`` does not know them, and each script passes its own preset table.
+# stored recipes; each script passes its own preset table to ``report.start`` / ``report.provenance``.
 @dataclasses.dataclass(frozen=True)
 class Integration:
     """A flow as importance sampler for known integrands (R Secs. 3.1 and 3.4, Eq. (11), Fig. 6, Table 1; i-flow,

@@ -9,6 +9,7 @@ import datetime
 import os
 import platform
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
@@ -17,7 +18,7 @@ from gan4hep.io import atomic_path, markdown_table, write_json
 from gan4hep.recipes import deviations, from_dict, select, to_dict
 from gan4hep.runs import Run
 
-from papers.butter_plehn.recipe import PAPER, PRESETS, preset_name
+from papers.butter_plehn.recipe import PRESETS
 
 
 def parser(description: str) -> argparse.ArgumentParser:
@@ -30,42 +31,56 @@ def parser(description: str) -> argparse.ArgumentParser:
     return p
 
 
-def start(args: argparse.Namespace, part: str, **changes: Any) -> tuple[Run, Any]:
+def _presets_of(part: str, presets: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """The preset table of ``part``: ``presets`` as given (a study outside ``Recipe``, e.g. ``BVAE_PRESETS``), or
+    each preset's ``part`` of ``recipe.PRESETS``."""
+    return presets if presets is not None else {name: getattr(r, part) for name, r in PRESETS.items()}
+
+
+def start(args: argparse.Namespace, part: str, presets: Mapping[str, Any] | None = None,
+          **changes: Any) -> tuple[Run, Any]:
     """The run folder of figure ``part`` and its recipe: the preset's part with ``--seed`` and ``changes``, or
     the run's own stored recipe with ``--resume``.
+
+    Args:
+        presets: the study's own preset table with a ``"paper"`` entry (None: the ``part`` of ``recipe.PRESETS``).
 
     Raises:
         gan4hep.runs.RunMismatch: the folder holds a run with another recipe (and no ``--resume``).
     """
-    asked = getattr(select(PRESETS, args.preset), part)
+    table = _presets_of(part, presets)
+    asked = select(table, args.preset)
     changes = {k: v for k, v in changes.items() if v is not None}
     if args.seed is not None:
         changes["seed"] = args.seed
     asked = dataclasses.replace(asked, **changes)
     run = Run(args.out or Path("runs") / f"butter_plehn_{part}_{args.preset}")
-    recipe = from_dict(type(asked), run.start(to_dict(asked), resume=args.resume), base=getattr(PAPER, part))
+    recipe = from_dict(type(asked), run.start(to_dict(asked), resume=args.resume), base=table["paper"])
     return run, recipe
 
 
-def provenance(recipe, part: str, preset: str | None = None) -> dict:
+def provenance(recipe, part: str, preset: str | None = None, presets: Mapping[str, Any] | None = None) -> dict:
     """Preset, seed, date, machine and the deviations from the paper's recipe: stored in every metrics.json and
     printed under every table.
 
     Args:
         recipe: the run's recipe (one figure's part).
         part: its name in ``Recipe`` (``"camel"``, ...).
-        preset: the preset asked for (None: the nearest one, ``preset_name``). A recipe that differs from that
-            preset in more than the seed is labelled ``"<preset>+changes"`` and the changes are listed.
+        preset: the preset asked for (None: the nearest one, the preset ``recipe`` differs from in the fewest
+            fields). A recipe that differs from that preset in more than the seed is labelled
+            ``"<preset>+changes"`` and the changes are listed.
+        presets: the study's own preset table (as in ``start``).
     """
-    preset = preset or preset_name(recipe, part)
-    changes = [line for line in deviations(recipe, getattr(PRESETS[preset], part), label=preset)
-               if not line.startswith("seed:")]
+    table = _presets_of(part, presets)
+    preset = preset or min(table, key=lambda name: sum(getattr(recipe, f.name) != getattr(table[name], f.name)
+                                                       for f in dataclasses.fields(recipe)))
+    changes = [line for line in deviations(recipe, table[preset], label=preset) if not line.startswith("seed:")]
     return {"preset": preset + ("+changes" if changes else ""), "changes_from_preset": changes,
             "seed": recipe.seed,
             "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": f"{platform.node()} ({platform.machine()}, {os.cpu_count()} cores, "
                        f"{platform.python_implementation()} {platform.python_version()})",
-            "deviations_from_paper": deviations(recipe, getattr(PAPER, part))}
+            "deviations_from_paper": deviations(recipe, table["paper"])}
 
 
 def write_table(df: pd.DataFrame, run: Run, stem: str, prov: dict, title: str) -> str:
