@@ -301,15 +301,7 @@ def _block_tables(result):
     return runner.BlockTables({HARD_TREE: {c: df[c].to_numpy() for c in df.columns}}, (), df, result["stats"])
 
 
-def _summarize(entries):
-    """Sample metadata from the manifest entries of all blocks (block order): counts and the event-weighted
-    cross section with its error."""
-    events = np.array([e["stats"]["events"] for e in entries], dtype=float)
-    sig = np.array([e["stats"]["sigma_pb"] for e in entries])
-    err = np.array([e["stats"]["sigma_err_pb"] for e in entries])
-    w = events / events.sum()
-    return {"events_generated": int(events.sum()), "events_selected": int(sum(e["rows"] for e in entries)),
-            "sigma_pb": float(np.sum(w * sig)), "sigma_err_pb": float(np.sqrt(np.sum((w * err) ** 2)))}
+_summarize = runner.cross_section_summary  # counts and the combined cross section (data_prep.merge)
 
 
 def make_sample(out, events: int = 100_000, seed: int = 1, settings: Settings = Settings(), jobs: int = 1,

@@ -691,6 +691,19 @@ def common_kwargs(args):
                 **engine_kwargs(args))
 
 
+def cross_section_summary(entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Sample metadata of a single-process sample from the manifest entries of all blocks (block order): events
+    generated and selected, and Pythia's generated cross section combined over the blocks (event-weighted mean,
+    errors added in quadrature with the same weights), in pb. A sample module whose blocks report ``events``,
+    ``sigma_pb`` and ``sigma_err_pb`` in their stats uses it as its ``_summarize``."""
+    events = np.array([e["stats"]["events"] for e in entries], dtype=float)
+    sig = np.array([e["stats"]["sigma_pb"] for e in entries])
+    err = np.array([e["stats"]["sigma_err_pb"] for e in entries])
+    w = events / events.sum()
+    return {"events_generated": int(events.sum()), "events_selected": int(sum(e["rows"] for e in entries)),
+            "sigma_pb": float(np.sum(w * sig)), "sigma_err_pb": float(np.sqrt(np.sum((w * err) ** 2)))}
+
+
 def rate_text(meta: Mapping[str, Any]) -> str:
     """``"123 events/s (engine)"`` from a sample's metadata, with the number of blocks reused on a resume."""
     eps = meta.get("events_per_second")
