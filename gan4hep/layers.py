@@ -10,9 +10,10 @@ import math
 from typing import Any, Callable
 
 import keras
+import numpy as np
 from keras import ops
 
-__all__ = ["TrainableSwish", "CircleDense"]
+__all__ = ["TrainableSwish", "CircleDense", "OnShell"]
 
 #: A backend tensor (``tf.Tensor`` under TensorFlow) or a ``KerasTensor`` while a model is built.
 Tensor = Any
@@ -140,3 +141,36 @@ class CircleDense(keras.layers.Layer):
             "theta_initializer": keras.initializers.serialize(self.theta_initializer),
             "phi_initializer": keras.initializers.serialize(self.phi_initializer),
         }
+
+
+@keras.saving.register_keras_serializable(package="gan4hep")
+class OnShell(keras.layers.Layer):
+    """(batch, 3n) three-momenta -> (batch, 4n) four-vectors (px, py, pz, E) per particle, E = sqrt(m^2 + p^2).
+
+    The on-shell layer of Butter, Plehn & Winterhalder (arXiv:1907.03764, sec. 3; slides: "Input dimension G:
+    18 + 6"): a generator (GAN or flow) emits three-momenta and the energies follow from the known masses.
+
+    ``masses`` are in the same (scaled) units as the momenta. ``eps`` under the square root keeps the gradient
+    finite for a massless particle at p = 0; it shifts m^2 by eps.
+    """
+
+    def __init__(self, masses: "list[float] | np.ndarray", eps: float = 1e-12, **kwargs):
+        super().__init__(**kwargs)
+        self.masses = [float(m) for m in masses]
+        self.eps = float(eps)
+
+    def call(self, inputs: Tensor) -> Tensor:
+        p = ops.reshape(inputs, (-1, len(self.masses), 3))
+        m2 = ops.convert_to_tensor(np.square(self.masses).reshape(1, -1, 1), dtype=p.dtype)
+        e = ops.sqrt(ops.sum(ops.square(p), axis=-1, keepdims=True) + m2 + self.eps)
+        return ops.reshape(ops.concatenate([p, e], axis=-1), (-1, 4 * len(self.masses)))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], 4 * len(self.masses))
+
+    def get_config(self):
+        return {**super().get_config(), "masses": self.masses, "eps": self.eps}
+
+
+# Samplers saved before OnShell moved into the core registered it as "gan4hep_bpw>OnShell".
+keras.saving.get_custom_objects()["gan4hep_bpw>OnShell"] = OnShell

@@ -17,6 +17,7 @@ import pytest
 from scipy import stats
 
 from gan4hep import callbacks, io, recipes, training
+from gan4hep.layers import OnShell
 from gan4hep.runs import Run
 from papers.butter_plehn_winterhalder import data, evaluate, lhe, published, train
 from papers.butter_plehn_winterhalder import model as bpw
@@ -98,7 +99,7 @@ def test_component_mmd_penalises_a_collapsed_generator():
 
 def test_on_shell_layer_gives_the_masses():
     masses = np.array([0.0, 0.0, 4.7, 0.0, 0.0, 4.7]) / bpw.SCALE
-    layer = bpw.OnShell(masses, eps=0.0)
+    layer = OnShell(masses, eps=0.0)
     p = np.random.default_rng(1).normal(0, 1, (500, 18)).astype(np.float32)
     out = np.asarray(layer(p)).reshape(500, 6, 4).astype(np.float64)
     np.testing.assert_array_equal(out[..., :3], p.reshape(500, 6, 3))

@@ -9,7 +9,7 @@ public code, EventGAN). Column order of an event: p{i}_px, p{i}_py, p{i}_pz, p{i
 the top, q, q', b from the anti-top).
 
 ``build_gan(recipe)`` builds and compiles the GAN of a ``recipe.Recipe``. An exported sampler (``model.keras``)
-contains the ``OnShell`` layer: import this module before ``gan4hep.models.load_sampler`` reads it.
+contains the core's ``gan4hep.layers.OnShell`` layer, so ``gan4hep.models.load_sampler`` reads it without this module.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import numpy as np
 from keras import ops
 
 from gan4hep import networks, objectives, penalties
+from gan4hep.layers import OnShell
 from gan4hep.models import GAN
 from gan4hep.noise import NormalNoise
 from gan4hep.preprocessing import Scale
@@ -35,33 +36,6 @@ RESONANCES = (("W1", (0, 1)), ("W2", (3, 4)), ("t1", (0, 1, 2)), ("t2", (3, 4, 5
 # (README, ambiguity 1: EventGAN's card pairs them the other way round).
 PHYSICAL_WIDTHS = (2.1, 2.1, 1.5, 1.5)
 COLUMNS = [f"p{i}_{c}" for i in range(N_PARTICLES) for c in ("px", "py", "pz", "E")]
-
-
-@keras.saving.register_keras_serializable(package="gan4hep_bpw")
-class OnShell(keras.layers.Layer):
-    """(batch, 3n) three-momenta -> (batch, 4n) four-vectors (px, py, pz, E) per particle, E = sqrt(m^2 + p^2)
-    (the slides' on-shell layer: "Input dimension G: 18 + 6").
-
-    ``masses`` are in the same (scaled) units as the momenta. ``eps`` under the square root keeps the gradient
-    finite for a massless particle at p = 0; it shifts m^2 by eps.
-    """
-
-    def __init__(self, masses, eps=1e-12, **kwargs):
-        super().__init__(**kwargs)
-        self.masses = [float(m) for m in masses]
-        self.eps = float(eps)
-
-    def call(self, inputs):
-        p = ops.reshape(inputs, (-1, len(self.masses), 3))
-        m2 = ops.convert_to_tensor(np.square(self.masses).reshape(1, -1, 1), dtype=p.dtype)
-        e = ops.sqrt(ops.sum(ops.square(p), axis=-1, keepdims=True) + m2 + self.eps)
-        return ops.reshape(ops.concatenate([p, e], axis=-1), (-1, 4 * len(self.masses)))
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], 4 * len(self.masses))
-
-    def get_config(self):
-        return {**super().get_config(), "masses": self.masses, "eps": self.eps}
 
 
 INITS = ("glorot", "kaiming")
