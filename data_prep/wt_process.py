@@ -1,20 +1,25 @@
 """g b -> t W- (and g bbar -> tbar W+) as a Pythia 8 user process with the LO matrix element.
 
-Pythia 8.3 has no tW process. The spin- and colour-summed |M|^2 of the two diagrams (s-channel b, u-channel top)
-is evaluated numerically as a Dirac trace with explicit gamma matrices (massless b, V_tb = 1, G_F scheme for the
-weak coupling, polarisation sums -g for the gluon and -g + k k / m_W^2 for the W). ``ward_identity_residual``
-checks gauge invariance of the summed diagrams; ``python -m data_prep.wt_process`` prints sigma(tW) at 13 TeV
-(LO reference ~54 pb for tW- + tbar W+ at 13 TeV).
+Pythia 8.3 has no tW process. The spin- and colour-summed |M|^2 of the two diagrams (s-channel b, u-channel top;
+massless b, V_tb = 1, G_F scheme for the weak coupling, polarisation sums -g for the gluon and -g + k k / m_W^2 for
+the W) is evaluated in closed form (``me2_summed``: a polynomial in s, u and the masses, a few dozen float
+operations per value; derived by ``data_prep/derive_wt_me2.py``, run by hand, which needs sympy). The numeric Dirac
+trace with explicit gamma matrices that it replaced is kept as the independent reference (``me2_trace``; the
+tests require the two to agree to 1e-10 relative, off-shell masses included), and ``ward_identity_residual``
+checks gauge invariance of the summed diagrams with it. ``python -m data_prep.wt_process`` prints sigma(tW) at
+13 TeV (LO reference ~54 pb for tW- + tbar W+ at 13 TeV).
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pythia8mc
 
 G_F = 1.1663787e-5
 M_W = 80.385
-G2_WEAK = 4 * np.sqrt(2) * G_F * M_W**2  # g^2 in the G_F scheme
+G2_WEAK = 4 * math.sqrt(2) * G_F * M_W**2  # g^2 in the G_F scheme (a Python float: per-event path)
 
 _METRIC = np.diag([1.0, -1.0, -1.0, -1.0])
 _I2, _Z2 = np.eye(2), np.zeros((2, 2))
@@ -73,14 +78,66 @@ def _w_polarisation_sums(pw, m4):
     return -_METRIC + kw[:, :, None] * kw[:, None, :] / m4**2
 
 
-def me2_summed(s, t, m3, m4, m_top_prop=172.5):
-    """Spin/colour-summed |M|^2 / (g_s^2 g^2 / 2), i.e. without couplings and without averaging.
+def me2_trace(s: float, t: float | np.ndarray, m3: float, m4: float,
+              m_top_prop: float = 172.5) -> float | np.ndarray:
+    """Spin/colour-summed |M|^2 / (g_s^2 g^2 / 2) as a numeric Dirac trace with explicit gamma matrices.
 
-    t may be a number or an array (then the result is an array of the same length)."""
+    The independent reference for the closed form ``me2_summed`` (~0.1 ms per call: not for the per-event path).
+
+    Args:
+        s: partonic s in GeV^2 (a number).
+        t: (p_b - p_top)^2 in GeV^2, a number or an array of shape (k,).
+        m3, m4: top and W masses of the event in GeV (numbers; may be off shell).
+        m_top_prop: top mass in the u-channel propagator in GeV.
+
+    Returns:
+        A float, or an array of shape (k,) when t is an array.
+    """
     tr, pg, pw = _amplitude_traces(s, t, m3, m4, m_top_prop)
     colour = 4.0  # Tr(T^a T^a)
     out = colour * np.real(np.einsum("kabcd,ac,kbd->k", tr, -_METRIC, _w_polarisation_sums(pw, m4)))
     return float(out[0]) if np.ndim(t) == 0 else out
+
+
+def _me2_closed(s, t, m3, m4, m_prop):  # floats, arrays or sympy symbols: no hints
+    """The closed form of ``me2_summed`` in plain arithmetic (floats, numpy arrays, or sympy symbols: the
+    derivation script evaluates this very function symbolically and checks it against its result).
+
+    |M|^2 = (8 / m4^2) [P_ss / s^2 + 2 P_st / (s D) + P_tt / D^2], D = u - M^2 the top propagator,
+    u = m3^2 + m4^2 - s - t, a = m3^2, w = m4^2, M = m_prop (printed by data_prep/derive_wt_me2.py)."""
+    a = m3 * m3
+    w = m4 * m4
+    u = a + w - s - t
+    d = u - m_prop * m_prop
+    mm = m3 * m_prop
+    p_ss = (s - a) * (s + u - a) + w * (2 * a - s - 2 * u)  # P_ss / s
+    p_st = (mm * (u * (s - a + w) + w * (a + s - w)) - s * u * (s + u - a) + w * (s * u - 2 * a * (s + u))
+            + 2 * w * w * (a + s + u - w))
+    p_tt = (m_prop * m_prop * (u * (a - s + 2 * w) - w * (a - 2 * s + 2 * w)) - 4 * mm * (u - w) * (u + 2 * w)
+            + u * u * (s + u - w) - 2 * w * (s * u - a * u + a * w))
+    return 8 / w * (p_ss / s + 2 * p_st / (s * d) + p_tt / (d * d))
+
+
+def me2_summed(s: float | np.ndarray, t: float | np.ndarray, m3: float | np.ndarray, m4: float | np.ndarray,
+               m_top_prop: float = 172.5) -> float | np.ndarray:
+    """Spin/colour-summed |M|^2 / (g_s^2 g^2 / 2), i.e. without couplings and without averaging (closed form).
+
+    Equal to the trace ``me2_trace`` (tested to 1e-10 relative; ~1e-13 in practice), a few microseconds per value.
+
+    Args:
+        s: partonic s in GeV^2.
+        t: (p_b - p_top)^2 in GeV^2, a number or an array of shape (k,).
+        m3, m4: top and W masses of the event in GeV (may be off shell: Pythia samples Breit-Wigner masses).
+        m_top_prop: top mass in the u-channel propagator in GeV.
+
+    Returns:
+        A float for a number t (plain float arithmetic), else an array of shape (k,) (numpy; s, m3, m4 may then
+        also be arrays that broadcast with t).
+    """
+    if np.ndim(t) == 0:
+        return _me2_closed(float(s), float(t), float(m3), float(m4), float(m_top_prop))
+    return _me2_closed(np.asarray(s, dtype=float), np.asarray(t, dtype=float), np.asarray(m3, dtype=float),
+                       np.asarray(m4, dtype=float), float(m_top_prop))
 
 
 def ward_identity_residual(s, t, m3=172.5, m4=80.4):
@@ -88,13 +145,16 @@ def ward_identity_residual(s, t, m3=172.5, m4=80.4):
     tr, pg, pw = _amplitude_traces(s, t, m3, m4, m3)
     kg = pg @ _METRIC
     ward = np.real(np.einsum("ka,kc,kbd,kabcd->k", kg, kg, _w_polarisation_sums(pw, m4), tr))[0]
-    return abs(ward) / abs(me2_summed(s, t, m3, m4, m3) / 4.0)
+    return abs(ward) / abs(me2_trace(s, t, m3, m4, m3) / 4.0)
 
 
-def dsigma_dt(s, t, m3, m4, alpha_s, m_top_prop=172.5):
+_COUPLINGS = 4 * math.pi * G2_WEAK / 2 / (4 * 24) / (16 * math.pi)  # 4 pi alpha_s g^2 / 2, averages, 1/(16 pi)
+
+
+def dsigma_dt(s: float, t: float | np.ndarray, m3: float, m4: float, alpha_s: float,
+              m_top_prop: float = 172.5) -> float | np.ndarray:
     """d sigma / d t for g b -> t W- in GeV^-4 (averaged over 2 x 2 spins and 3 x 8 colours); t: number or array."""
-    me2 = 4 * np.pi * alpha_s * G2_WEAK / 2 * me2_summed(s, t, m3, m4, m_top_prop) / (4 * 24)
-    return me2 / (16 * np.pi * s**2)
+    return alpha_s * _COUPLINGS / (s * s) * me2_summed(s, t, m3, m4, m_top_prop)
 
 
 class SigmaGB2TW(pythia8mc.Sigma2Process):
@@ -123,11 +183,11 @@ class SigmaGB2TW(pythia8mc.Sigma2Process):
     def id4Mass(self):
         return 24
 
-    def sigmaKin(self):
-        # t with respect to the b: b first -> tH, gluon first -> uH (p3 = top).
-        args = (self.m3, self.m4, self.alpS, self.m_top)
-        f = self.open_frac
-        self._sigma = tuple(f * dsigma_dt(self.sH, np.array([self.tH, self.uH]), *args))
+    def sigmaKin(self) -> None:
+        # t with respect to the b: b first -> tH, gluon first -> uH (p3 = top). Plain floats: called per event.
+        s, m3, m4, m_top = self.sH, self.m3, self.m4, self.m_top
+        norm = self.open_frac * self.alpS * _COUPLINGS / (s * s)
+        self._sigma = (norm * _me2_closed(s, self.tH, m3, m4, m_top), norm * _me2_closed(s, self.uH, m3, m4, m_top))
 
     def sigmaHat(self):
         if abs(self.id1) == 5 and self.id2 == 21:

@@ -218,3 +218,72 @@ def test_validate_writes_means_table(small_sample, tmp_path):
     assert "published" not in table.columns and "published" not in text
     assert (tmp_path / "dilepton_features.png").stat().st_size > 1000
     assert f"| m_ll | {table.ours_raw[3]:.3f} |" in text
+
+
+def _wt_points(rng, n):
+    """n random phase-space points (s, ts, m3, m4, m_top_prop) of g b -> t W-: top and W off shell (m3 in 140-210,
+    m4 in 30-130 GeV), propagator mass 172.5, = m3 or another value, sqrt(s) from threshold (+1e-10) to 13 TeV, and
+    six values of t = (p_b - p_top)^2 each across the whole physical range (both ends, next to both ends, random)."""
+    for i in range(n):
+        m3, m4 = rng.uniform(140.0, 210.0), rng.uniform(30.0, 130.0)
+        m_prop = [172.5, m3, rng.uniform(150.0, 200.0)][i % 3]
+        s = (m3 + m4) ** 2 * (1 + 10 ** rng.uniform(-10, np.log10(13000.0**2 / (m3 + m4) ** 2)))
+        rs = np.sqrt(s)
+        e3 = (s + m3**2 - m4**2) / (2 * rs)
+        p3 = np.sqrt(e3**2 - m3**2)
+        eps = 10 ** rng.uniform(-12, -2)
+        cos = np.array([1.0, -1.0, 1 - eps, -1 + eps, *rng.uniform(-1, 1, 2)])
+        yield s, m3**2 - rs * (e3 - p3 * cos), m3, m4, m_prop
+
+
+def test_wt_closed_form_equals_the_trace():
+    """me2_summed (closed form) == me2_trace (numeric Dirac trace, the independent reference) to 1e-10 relative,
+    off-shell masses, M != m3 and the whole t range included; the scalar (plain float) path == the array path."""
+    rng = np.random.default_rng(21)
+    rows = []
+    for s, ts, m3, m4, m_prop in _wt_points(rng, 150):
+        closed = wt_process.me2_summed(s, ts, m3, m4, m_prop)
+        np.testing.assert_allclose(closed, wt_process.me2_trace(s, ts, m3, m4, m_prop), rtol=1e-10, atol=0)
+        scalar = [wt_process.me2_summed(s, float(t), m3, m4, m_prop) for t in ts]
+        assert all(type(x) is float for x in scalar)
+        np.testing.assert_allclose(scalar, closed, rtol=1e-14, atol=0)
+        rows += [(s, t, m3, m4, m_prop, c) for t, c in zip(ts, closed)]
+    s, t, m3, m4, m_prop, closed = map(np.array, zip(*rows))
+    assert np.ptp(closed) > 10 * closed.min() > 0  # varied, positive values: the comparison is not trivial
+    on_shell = m_prop == 172.5  # s, m3 and m4 as arrays too (broadcast with t)
+    np.testing.assert_allclose(wt_process.me2_summed(s[on_shell], t[on_shell], m3[on_shell], m4[on_shell]),
+                               closed[on_shell], rtol=1e-14, atol=0)
+
+
+def test_wt_sigma_kin_is_dsigma_dt_of_the_trace():
+    """The per-event path (sigmaKin/sigmaHat, plain floats) against d sigma/d t written out from the trace: both
+    orientations (b first: tH; gluon first: uH), antiquarks, couplings, averages and the open fraction."""
+    proc = wt_process.SigmaGB2TW(m_top=172.5)
+    proc.open_frac, proc.alpS = 0.3, 0.11
+    rng = np.random.default_rng(5)
+    for s, ts, m3, m4, _ in _wt_points(rng, 20):
+        t = float(ts[4])
+        proc.sH, proc.tH, proc.uH, proc.m3, proc.m4 = s, t, m3**2 + m4**2 - s - t, m3, m4
+        proc.sigmaKin()
+        for (id1, id2), tt in [((5, 21), proc.tH), ((-5, 21), proc.tH), ((21, 5), proc.uH), ((21, -5), proc.uH)]:
+            proc.id1, proc.id2 = id1, id2
+            me2 = wt_process.me2_trace(s, tt, m3, m4, 172.5)
+            ref = 0.3 * 4 * np.pi * 0.11 * wt_process.G2_WEAK / 2 * me2 / (4 * 24) / (16 * np.pi * s**2)
+            assert proc.sigmaHat() == pytest.approx(ref, rel=1e-10)
+        proc.id1, proc.id2 = 21, 21
+        assert proc.sigmaHat() == 0.0
+
+
+def test_wt_cross_section_same_with_the_trace(monkeypatch):
+    """Pythia with the closed form gives the same sigma (the same events) as with the trace it replaced: 300 events,
+    seed 1 (the LO value itself is tested above and, with 10^4 events, by the slow test)."""
+    def sigma_kin_trace(self):
+        norm = self.open_frac * 4 * np.pi * self.alpS * wt_process.G2_WEAK / 2 / (4 * 24) / (16 * np.pi * self.sH**2)
+        self._sigma = tuple(norm * wt_process.me2_trace(self.sH, np.array([self.tH, self.uH]), self.m3, self.m4,
+                                                        self.m_top))
+
+    closed = wt_process.cross_section(events=300, seed=1)
+    monkeypatch.setattr(wt_process.SigmaGB2TW, "sigmaKin", sigma_kin_trace)
+    trace = wt_process.cross_section(events=300, seed=1)
+    assert closed[0] == pytest.approx(trace[0], rel=1e-9) and closed[1] == pytest.approx(trace[1], rel=1e-9)
+    assert 40 < closed[0] < 70
