@@ -13,7 +13,7 @@ import keras
 import numpy as np
 from keras import ops
 
-__all__ = ["TrainableSwish", "CircleDense", "OnShell"]
+__all__ = ["TrainableSwish", "CircleDense", "OnShell", "DileptonFeatures"]
 
 #: A backend tensor (``tf.Tensor`` under TensorFlow) or a ``KerasTensor`` while a model is built.
 Tensor = Any
@@ -170,6 +170,26 @@ class OnShell(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "masses": self.masses, "eps": self.eps}
+
+
+@keras.saving.register_keras_serializable(package="gan4hep")
+class DileptonFeatures(keras.layers.Layer):
+    """(batch, 6) ``gan4hep.physics.DILEPTON_UNDERLYING`` -> (batch, 8) ``DILEPTON_FEATURES`` in physical units.
+
+    The 8 dilepton + MET features of Lebese & Ruan (2021, sec. 4.3; ``gan4hep.physics``) are functions
+    of 6 quantities; a generator of the 6 followed by this layer emits features whose identities (pT(l1) <= pT(l0),
+    Delta R >= Delta phi, pT(ll), m(ll) and m_T fixed by the others) hold exactly. No weights.
+    """
+
+    EPS = 1e-12  # [GeV^2] under each square root: finite gradients where a quantity is 0
+
+    def call(self, inputs: Tensor) -> Tensor:
+        from .physics import dilepton_features_from_underlying
+
+        return dilepton_features_from_underlying(inputs, lib=ops, eps=self.EPS)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return (input_shape[0], 8)
 
 
 # Samplers saved before OnShell moved into the core registered it as "gan4hep_bpw>OnShell".

@@ -23,9 +23,14 @@ __all__ = [
     "wrap_phi", "delta_phi", "delta_r", "to_cartesian", "to_cylindrical", "mass", "pt", "eta", "phi",
     "sum_vectors", "invariant_mass", "mt_ww", "mt_two_body", "dilepton_features", "DILEPTON_FEATURES",
     "on_shell_energy", "pair_pt", "pair_mass", "mt_ww_polar", "delta_r_from_deltas", "dilepton_features_massless",
+    "DILEPTON_UNDERLYING", "dilepton_underlying", "dilepton_features_from_underlying",
 ]
 
 DILEPTON_FEATURES = ("pt_l0", "pt_l1", "pt_ll", "m_ll", "met", "mt", "dphi_ll", "dr_ll")
+#: The 6 quantities the 8 ``DILEPTON_FEATURES`` of two massless leptons and MET are functions of: leading lepton pT
+#: [GeV], the pT ratio pT(l1) / pT(l0) in (0, 1], |Delta eta|, Delta phi in [0, pi] [rad], MET [GeV], and the
+#: azimuth of MET relative to the dilepton pT in [0, pi] [rad].
+DILEPTON_UNDERLYING = ("pt_l0", "pt_ratio", "deta_ll", "dphi_ll", "met", "dphi_met")
 
 
 def wrap_phi(phi):
@@ -219,3 +224,42 @@ def dilepton_features_massless(pt0: Tensor, pt1: Tensor, deta: Tensor, dphi: Ten
     values = (pt0, pt1, pt_ll, m_ll, met, mt_ww_polar(pt_ll, m_ll, met, dphi_met, lib, eps), dphi,
               delta_r_from_deltas(deta, dphi, lib))
     return dict(zip(DILEPTON_FEATURES, values))
+
+
+def dilepton_features_from_underlying(u: Tensor, lib: ModuleType = np, eps: float = 0.0) -> Tensor:
+    """``(n, 6)`` ``DILEPTON_UNDERLYING`` -> ``(n, 8)`` ``DILEPTON_FEATURES`` (``dilepton_features_massless`` with
+    pT(l1) = ratio x pT(l0)), for numpy arrays or inside a Keras layer (``lib=keras.ops``)."""
+    f = dilepton_features_massless(u[:, 0], u[:, 0] * u[:, 1], u[:, 2], u[:, 3], u[:, 4], u[:, 5], lib=lib, eps=eps)
+    return lib.stack([f[name] for name in DILEPTON_FEATURES], axis=1)
+
+
+def dilepton_underlying(features: np.ndarray) -> np.ndarray:
+    """The inverse of ``dilepton_features_from_underlying``: ``(n, 8)`` ``DILEPTON_FEATURES`` -> ``(n, 6)``
+    ``DILEPTON_UNDERLYING``.
+
+    |Delta eta| = sqrt(Delta R^2 - Delta phi^2); the MET azimuth from m_T by inverting ``mt_ww_polar``:
+    cos(Delta phi_MET) = ((E_T^ll + MET)^2 - pT_ll^2 - MET^2 - m_T^2) / (2 pT_ll MET), clipped to [-1, 1] (leptons
+    with mass, rounding). Exact for massless leptons; for real leptons (m << pT) the features recomputed from the
+    result differ from the input by O(m^2 / pT^2) in m(ll) and m_T.
+
+    Args:
+        features: ``(n, 8)`` array, columns ``DILEPTON_FEATURES`` (GeV, rad).
+
+    Returns:
+        ``(n, 6)`` float64 array, columns ``DILEPTON_UNDERLYING``.
+
+    Raises:
+        ValueError: not an ``(n, 8)`` array, or a leading-lepton pT <= 0.
+    """
+    x = np.asarray(features, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] != len(DILEPTON_FEATURES):
+        raise ValueError(f"dilepton_underlying: expected (n, {len(DILEPTON_FEATURES)}) features "
+                         f"{DILEPTON_FEATURES}, got shape {x.shape}")
+    pt0, pt1, pt_ll, m_ll, met, mt, dphi, dr = x.T
+    if np.any(pt0 <= 0):
+        raise ValueError("dilepton_underlying: pt_l0 must be > 0")
+    deta = np.sqrt(np.maximum(dr**2 - dphi**2, 0.0))
+    denom = 2 * pt_ll * met
+    num = (np.sqrt(pt_ll**2 + m_ll**2) + met) ** 2 - pt_ll**2 - met**2 - mt**2
+    cos = np.clip(np.divide(num, denom, out=np.ones_like(num), where=denom > 0), -1.0, 1.0)
+    return np.stack([pt0, pt1 / pt0, deta, dphi, met, np.arccos(cos)], axis=1)

@@ -100,6 +100,18 @@ def exact_graphs():
             {"arithmetic_optimization": before.get("arithmetic_optimization", True)})
 
 
+def set_deterministic() -> None:
+    """Make every TensorFlow op deterministic for the rest of the process
+    (``tf.config.experimental.enable_op_determinism``): ops without a deterministic kernel then raise instead of
+    running. On CPU a run is already bit-reproducible (README, "Reproducibility": the same final weights for the
+    same seed, with 1 or 2 threads); this matters on a GPU, where reductions (e.g. the bias gradients of
+    cuDNN/cuBLAS kernels) are otherwise scheduled non-deterministically. What it costs on this CPU is measured there.
+    """
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()
+
+
 def get_strategy(name: str | None):
     """A ``tf.distribute`` strategy by name: None / "default" (none), "mirrored" (``MirroredStrategy`` over all
     GPUs of this host, or the CPU when there is none).

@@ -111,3 +111,26 @@ def test_mt_ww_polar_matches_mt_ww():
     cartesian = physics.mt_ww(px, py, m_ll, met * np.cos(met_phi), met * np.sin(met_phi))
     polar = physics.mt_ww_polar(np.hypot(px, py), m_ll, met, physics.delta_phi(met_phi, np.arctan2(py, px)))
     np.testing.assert_allclose(polar, cartesian, rtol=1e-9, atol=1e-6)
+
+
+def test_underlying_quantities_round_trip_the_cartesian_features():
+    """``dilepton_underlying`` inverts the feature map: from features computed from full massless momenta
+    (``dilepton_features``, an independent path) back to the 6 quantities, and forward again to the same features;
+    the Keras layer gives the numpy values."""
+    from gan4hep.layers import DileptonFeatures
+
+    underlying, reference = _massless_pairs(n=2000, seed=21)
+    features = np.stack([reference[name] for name in physics.DILEPTON_FEATURES], axis=1)
+    u = physics.dilepton_underlying(features)
+    np.testing.assert_allclose(u[:, 0], underlying["pt0"], rtol=1e-12)
+    np.testing.assert_allclose(u[:, 1], underlying["pt1"] / underlying["pt0"], rtol=1e-12)
+    np.testing.assert_allclose(u[:, 2], underlying["deta"], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(u[:, 5], underlying["dphi_met"], atol=2e-5)
+    assert np.all((u[:, 1] > 0) & (u[:, 1] <= 1)) and np.all((u[:, 5] >= 0) & (u[:, 5] <= np.pi))
+    np.testing.assert_allclose(physics.dilepton_features_from_underlying(u), features, rtol=1e-7, atol=1e-6)
+    layer = np.asarray(DileptonFeatures()(u.astype(np.float32)), dtype=np.float64)
+    np.testing.assert_allclose(layer, features, rtol=2e-3, atol=2e-3)
+    with pytest.raises(ValueError, match="pt_l0"):
+        physics.dilepton_underlying(np.vstack([features[:2], np.zeros(8)]))
+    with pytest.raises(ValueError, match="8"):
+        physics.dilepton_underlying(features[:, :6])

@@ -3,6 +3,9 @@ exact step, checkpoint selection keeps the best evaluation, a resumed run keeps 
 
 import dataclasses
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -487,3 +490,35 @@ def test_weights_the_loss_is_not_defined_for_are_refused_by_name(tmp_path):
         trained = training.train(gan(objective=objective), _data(), Run(tmp_path / objective), steps=2,
                                  batch_size=32, seed=0, verbose=0, weights=weights)
         assert trained.final_step == 2 and trained.model.finite()
+
+
+BIT_REPRODUCIBLE = """
+import sys
+import numpy as np
+from gan4hep import training
+from gan4hep.runs import Run
+sys.path.insert(0, sys.argv[3])
+from test_training import _build, _data, _weights_of
+if sys.argv[2] == "deterministic":
+    training.set_deterministic()
+t = training.train(_build(), _data(), Run(sys.argv[1]), steps=12, batch_size=32, seed=3, verbose=0)
+np.savez(sys.argv[1] + ".npz", *_weights_of(t.model))
+"""
+
+
+def test_a_cpu_run_is_bit_reproducible_across_processes_and_thread_counts(tmp_path):
+    """The same seed in a fresh process gives the same final state byte for byte: with 1 or 2 intra-op threads, and
+    with TensorFlow's op determinism switched on (``set_deterministic``, README "Reproducibility")."""
+    import os
+
+    tests = str(Path(__file__).resolve().parent)
+    out = {}
+    for name, threads, mode in (("two", "2", "default"), ("one", "1", "default"), ("det", "2", "deterministic")):
+        env = {**os.environ, "TF_NUM_INTRAOP_THREADS": threads, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        subprocess.run([sys.executable, "-c", BIT_REPRODUCIBLE, str(tmp_path / name), mode, tests], check=True,
+                       env=env, cwd=Path(__file__).resolve().parents[1])
+        with np.load(tmp_path / f"{name}.npz") as f:
+            out[name] = [f[k] for k in sorted(f.files, key=lambda k: int(k.split("_")[1]))]
+    for other in ("one", "det"):
+        for a, b in zip(out["two"], out[other], strict=True):
+            np.testing.assert_array_equal(a, b)

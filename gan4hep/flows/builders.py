@@ -75,11 +75,12 @@ def spline_transform(features: int, context_dim: int = 0, steps: int = 5, bins: 
 
 
 def spline_flow(features: int, context_dim: int = 0, preprocessing=None, context_preprocessing=None,
-                name: str | None = None, **transform_kwargs) -> Flow:
-    """``Flow(spline_transform(features, context_dim, **transform_kwargs))`` with a standard-normal base and the
-    given preprocessing pipelines (see ``spline_transform`` for the options)."""
+                name: str | None = None, output_layer=None, **transform_kwargs) -> Flow:
+    """``Flow(spline_transform(features, context_dim, **transform_kwargs))`` with a standard-normal base, the
+    given preprocessing pipelines and ``output_layer`` (see ``Flow``; ``spline_transform`` for the options)."""
     return Flow(spline_transform(features, context_dim, **transform_kwargs), context_dim=context_dim,
-                preprocessing=preprocessing, context_preprocessing=context_preprocessing, name=name)
+                preprocessing=preprocessing, context_preprocessing=context_preprocessing, name=name,
+                output_layer=output_layer)
 
 
 def flashsim_flow(preprocessing=None, context_preprocessing=None, **overrides) -> Flow:

@@ -67,7 +67,10 @@ def _state(pipeline):
 class _FlowMixin:
     """Density and sampling shared by ``Flow`` and the exported ``FlowSampler``."""
 
-    def _setup_flow(self, transform, base, context_dim):
+    def _setup_flow(self, transform, base, context_dim, output_layer=None):
+        if isinstance(output_layer, dict):
+            output_layer = deserialize(output_layer)
+        self.output_layer = output_layer
         self.transform = transform
         self.base = base if base is not None else StandardNormal(transform.features)
         self.n_features = int(transform.features)
@@ -77,6 +80,15 @@ class _FlowMixin:
             raise ValueError(f"context_dim={context_dim} but the transform takes a {transform.context_dim}-wide "
                              "context")
         self._compiled = {}
+
+    def to_physical(self, x) -> np.ndarray:
+        """``(n, D)`` model-space values -> physical units: the preprocessing undone, then ``output_layer`` (if
+        any) applied, which may change the width (e.g. three-momenta -> four-vectors with ``gan4hep.layers.OnShell``).
+        """
+        x = super().to_physical(x)
+        if self.output_layer is None:
+            return x
+        return np.asarray(self.output_layer(ops.convert_to_tensor(np.asarray(x, np.float32))), dtype=np.float64)
 
     def _check_context_tensor(self, context):
         if context is not None and len(context.shape) == 2 and context.shape[-1] == 0:
@@ -157,6 +169,9 @@ class Flow(_FlowMixin, GenerativeModel):
         context_dim: width of the context (default: the transform's); 0 for an unconditional flow.
         preprocessing, context_preprocessing: fitted ``gan4hep.preprocessing`` pipelines; ``sample`` takes the
             context and returns events in physical units through them.
+        output_layer: optional Keras layer (registered for serialisation, no weights) applied to the physical
+            events after the preprocessing is undone, in ``sample`` only (not in ``log_prob``); it may change the
+            width, e.g. ``gan4hep.layers.OnShell`` (three-momenta -> four-vectors). Exported with the sampler.
 
     Raises:
         ValueError: a base of another dimension, or a ``context_dim`` the transform does not take.
@@ -166,10 +181,10 @@ class Flow(_FlowMixin, GenerativeModel):
     """
 
     def __init__(self, transform, base=None, context_dim: int | None = None, preprocessing=None,
-                 context_preprocessing=None, **kwargs):
+                 context_preprocessing=None, output_layer=None, **kwargs):
         super().__init__(preprocessing=preprocessing, context_preprocessing=context_preprocessing,
                          context_dim=transform.context_dim if context_dim is None else context_dim, **kwargs)
-        self._setup_flow(transform, base, context_dim)
+        self._setup_flow(transform, base, context_dim, output_layer)
         self._nll = keras.metrics.Mean(name="nll")
         self.built = True
 
@@ -250,7 +265,9 @@ class Flow(_FlowMixin, GenerativeModel):
         ``gan4hep.models.load_sampler`` reads it back as a ``FlowSampler`` whose ``sample`` returns physical
         units and equals this model's for the same seed."""
         sampler = FlowSampler(self.transform, serialize(self.base), self.context_dim, _state(self.preprocessing),
-                              _state(self.context_preprocessing))
+                              _state(self.context_preprocessing),
+                              None if self.output_layer is None else serialize(self.output_layer),
+                              support=self.support)
         with atomic_path(path) as tmp:
             sampler.save(tmp)
         return Path(path)
@@ -263,14 +280,14 @@ class FlowSampler(_FlowMixin, GenerativeModel):
     It cannot be trained or resumed (no optimizer state): resume from the run folder's checkpoints."""
 
     def __init__(self, transform, base=None, context_dim=0, preprocessing=None, context_preprocessing=None,
-                 **kwargs):
+                 output_layer=None, **kwargs):
         super().__init__(preprocessing=None if preprocessing is None else pipeline_from_dict(preprocessing),
                          context_preprocessing=(None if context_preprocessing is None
                                                 else pipeline_from_dict(context_preprocessing)),
                          context_dim=context_dim, **kwargs)
         if isinstance(base, dict):
             base = deserialize(base)
-        self._setup_flow(transform, base, context_dim)
+        self._setup_flow(transform, base, context_dim, output_layer)
         self.built = True
 
     def call(self, inputs, training=False):
@@ -288,7 +305,9 @@ class FlowSampler(_FlowMixin, GenerativeModel):
     def get_config(self):
         return {"transform": serialize(self.transform), "base": serialize(self.base),
                 "context_dim": self.context_dim, "preprocessing": _state(self.preprocessing),
-                "context_preprocessing": _state(self.context_preprocessing)}
+                "context_preprocessing": _state(self.context_preprocessing),
+                **({} if self.output_layer is None else {"output_layer": serialize(self.output_layer)}),
+                **self.support_config()}
 
     @classmethod
     def from_config(cls, config):

@@ -14,6 +14,9 @@ to this interface only, never to ``model.generator`` or ``model.critic``:
   (``gan4hep.training.train`` calls it after ``build``);
 - ``check_weights(weights)``: refuses, by name, per-event training weights the model's loss is not defined for;
 - ``preprocessing`` / ``context_preprocessing``: fitted ``gan4hep.preprocessing`` pipelines (or None);
+- ``support``: optional ``(low, high)`` box in physical units that every sampled event lies in (a selection's hard
+  edges, e.g. a tail cut): ``sample`` redraws the events outside it (rejection sampling of the model's density
+  restricted to the box);
 - ``export(path)``: a standalone ``.keras`` file that carries its preprocessing, loaded back with
   ``gan4hep.models.load_sampler`` and emitting physical units.
 """
@@ -43,13 +46,33 @@ class GenerativeModel(keras.Model):
         context_preprocessing: fitted pipeline of the context (conditioning) features; ``sample`` transforms the
             context it is given with it.
         context_dim: number of context features (0: unconditional).
+        support: ``(low, high)``, each ``(n_features,)`` in physical units (-inf / inf for an open side), or None;
+            ``sample`` returns only events inside it.
+
+    Raises:
+        ValueError: a ``support`` whose low and high differ in length or with low > high.
     """
 
-    def __init__(self, preprocessing=None, context_preprocessing=None, context_dim: int = 0, **kwargs):
+    #: ``sample`` gives up on a ``support`` after drawing this many events per requested event (at least 1e6 in
+    #: all): the model puts less than ~1/1000 of its probability inside the box.
+    MAX_SUPPORT_DRAWS = 1000
+
+    def __init__(self, preprocessing=None, context_preprocessing=None, context_dim: int = 0, support=None,
+                 **kwargs):
         super().__init__(**kwargs)
         self.preprocessing = preprocessing
         self.context_preprocessing = context_preprocessing
         self.context_dim = int(context_dim)
+        self.support = None
+        if support is not None:
+            low, high = (np.asarray(v, dtype=np.float64).ravel() for v in support)
+            if low.shape != high.shape or np.any(low > high):
+                raise ValueError(f"support: low {low} and high {high} must have one value per feature, low <= high")
+            self.support = (low, high)
+
+    def support_config(self) -> dict:
+        """``{"support": [low, high]}`` as lists for a subclass's ``get_config`` ({} without a support)."""
+        return {} if self.support is None else {"support": [v.tolist() for v in self.support]}
 
     # ---- to implement ------------------------------------------------------------------------------------------
     @property
@@ -61,8 +84,9 @@ class GenerativeModel(keras.Model):
         """Every variable a resumed run needs (network weights, optimizer state), in a fixed order."""
         raise NotImplementedError
 
-    def _sample_scaled(self, n: int, context, seed, batch_size: int) -> np.ndarray:
-        """``(n, n_features)`` samples in the model's (preprocessed) space; ``context`` is already transformed."""
+    def _sample_scaled(self, n: int, context, seed, batch_size: int, **options) -> np.ndarray:
+        """``(n, n_features)`` samples in the model's (preprocessed) space; ``context`` is already transformed;
+        ``options``: a family's own sampling options (``sample``'s extra keywords, e.g. a GAN's ``use_ema``)."""
         raise NotImplementedError
 
     def _random_components(self) -> list:
@@ -137,7 +161,7 @@ class GenerativeModel(keras.Model):
         return context.astype(np.float32)
 
     def sample(self, n: int, context=None, seed: int | None = None, batch_size: int = 65536,
-               physical: bool = True) -> np.ndarray:
+               physical: bool = True, **options) -> np.ndarray:
         """Draw ``n`` events.
 
         Args:
@@ -146,15 +170,53 @@ class GenerativeModel(keras.Model):
             seed: makes the draw reproducible.
             batch_size: events per network call.
             physical: undo the attached preprocessing (True) or return the model's own space (False).
+            options: the family's own sampling options (``GAN``: ``use_ema``; ``VAE``: ``sampling``).
 
         Returns:
             ``(n, n_features)`` float array, in physical units when ``physical`` and a preprocessing is attached.
 
+        With a ``support`` (and ``physical``), the events outside it are redrawn (with the same context rows) until
+        all ``n`` lie inside: the model's density restricted to the box. Redraw ``k`` uses the seed
+        ``SeedSequence([seed, k])``, so the same ``seed`` gives the same events.
+
         Raises:
             ValueError: a context given to an unconditional model, missing, or of the wrong shape.
+            RuntimeError: fewer than ``n`` events inside the support after ``MAX_SUPPORT_DRAWS`` draws per event
+                (the model puts almost no probability inside it).
         """
-        x = self._sample_scaled(int(n), self._scaled_context(int(n), context), seed, int(batch_size))
-        return self.to_physical(x) if physical else x
+        n, batch_size = int(n), int(batch_size)
+        scaled_context = self._scaled_context(n, context)
+        x = self._sample_scaled(n, scaled_context, seed, batch_size, **options)
+        if not physical:
+            return x
+        x = self.to_physical(x)
+        if self.support is None:
+            return x
+        low, high = self.support
+        todo = np.flatnonzero(~np.all((x >= low) & (x <= high), axis=1))
+        tries, drawn, k = 2, 0, 0  # draws per missing event, doubled each round (up to ~1e6 events per round)
+        while len(todo) and drawn < max(self.MAX_SUPPORT_DRAWS * n, 10**6):
+            k += 1
+            sub_seed = None if seed is None else int(np.random.SeedSequence([int(seed), k]).generate_state(1)[0])
+            rows = np.repeat(todo, tries)  # the rows a redraw is for (their context rows, if conditional)
+            redraw = self.to_physical(self._sample_scaled(
+                len(rows), None if scaled_context is None else scaled_context[rows], sub_seed, batch_size,
+                **options))
+            drawn += len(rows)
+            inside = np.all((redraw >= low) & (redraw <= high), axis=1)
+            if self.context_dim:  # the first accepted redraw of each row
+                done, first = np.unique(rows[inside], return_index=True)
+                x[done] = redraw[inside][first]
+                todo = np.setdiff1d(todo, done)
+            else:  # any accepted redraw fills any missing row
+                fill = redraw[inside][:len(todo)]
+                x[todo[:len(fill)]] = fill
+                todo = todo[len(fill):]
+            tries = min(2 * tries, max(2, 2**20 // max(len(todo), 1)))
+        if len(todo):
+            raise RuntimeError(f"{type(self).__name__}.sample: {len(todo)} of {n} events still outside the support "
+                               f"after {drawn} redraws: the model puts almost no probability inside it")
+        return x
 
     def to_physical(self, x) -> np.ndarray:
         """``(n, n_features)`` model-space values -> physical units (the attached preprocessing undone)."""

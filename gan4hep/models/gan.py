@@ -223,18 +223,15 @@ class GAN(GenerativeModel):
     # ------------------------------------------------------------------------------------------------------------
     def sample(self, n, context=None, seed=None, batch_size=65536, physical=True, use_ema=True):
         """Draw ``n`` events (see ``GenerativeModel.sample``); ``use_ema`` picks the EMA generator if there is one."""
-        n = int(n)
-        x = _run_generator(self.sampling_network(use_ema), self.noise, self.latent_dim, self.n_features, n,
-                           self._scaled_context(n, context), seed, int(batch_size))
-        return self.to_physical(x) if physical else x
+        return super().sample(n, context, seed, batch_size, physical, use_ema=use_ema)
 
     def sampling_network(self, use_ema=True):
         """The generator network used for sampling: the EMA copy if there is one and ``use_ema``."""
         return self.ema_generator if (use_ema and self.ema_generator is not None) else self.generator
 
-    def _sample_scaled(self, n, context, seed, batch_size):
-        return _run_generator(self.sampling_network(), self.noise, self.latent_dim, self.n_features, n, context,
-                              seed, batch_size)
+    def _sample_scaled(self, n, context, seed, batch_size, use_ema=True):
+        return _run_generator(self.sampling_network(use_ema), self.noise, self.latent_dim, self.n_features, n,
+                              context, seed, batch_size)
 
     # ------------------------------------------------------------------------------------------------------------
     def _random_components(self):
@@ -255,7 +252,8 @@ class GAN(GenerativeModel):
         a standalone ``.keras`` file, atomically; ``gan4hep.models.load_sampler`` reads it back as a
         ``GeneratorSampler`` whose ``sample`` returns physical units."""
         sampler = GeneratorSampler(self.sampling_network(use_ema), self.latent_dim, serialize(self.noise),
-                                   self.context_dim, _state(self.preprocessing), _state(self.context_preprocessing))
+                                   self.context_dim, _state(self.preprocessing), _state(self.context_preprocessing),
+                                   support=self.support)
         with atomic_path(path) as tmp:
             sampler.save(tmp)
         return Path(path)
@@ -265,15 +263,24 @@ def _state(pipeline):
     return None if pipeline is None else pipeline.to_dict()
 
 
+def _inference_function(net):
+    """``net(x, training=False)`` as one ``tf.function`` traced once for any batch size (cached on the network):
+    no per-batch Python or Keras-call overhead, the same numbers as the eager call."""
+    fn = getattr(net, "_gan4hep_inference", None)
+    if fn is None:
+        spec = tf.TensorSpec((None, int(net.inputs[0].shape[-1])), tf.float32)
+        fn = tf.function(lambda x: net(x, training=False), input_signature=[spec])
+        object.__setattr__(net, "_gan4hep_inference", fn)  # not a tracked attribute of the Keras model
+    return fn
+
+
 def _run_generator(net, noise, latent_dim, n_features, n, context, seed, batch_size):
     """``net([z, context])`` over batches of ``batch_size``: (n, n_features) float32 in the network's space."""
-    z = noise.sample(n, latent_dim, seed=seed).astype(np.float32)
-    out = []
-    for start in range(0, n, batch_size):
-        inp = z[start:start + batch_size]
-        if context is not None:
-            inp = np.concatenate([inp, context[start:start + batch_size]], axis=1)
-        out.append(np.asarray(net(inp, training=False)))
+    z = noise.sample(n, latent_dim, seed=seed)
+    if context is not None:
+        z = np.concatenate([z, np.asarray(context, np.float32)], axis=1)
+    fn = _inference_function(net)
+    out = [fn(z[start:start + batch_size]).numpy() for start in range(0, n, batch_size)]
     return np.concatenate(out, axis=0) if out else np.zeros((0, n_features), np.float32)
 
 
@@ -315,7 +322,7 @@ class GeneratorSampler(GenerativeModel):
         return {"network": keras.saving.serialize_keras_object(self.network), "latent_dim": self.latent_dim,
                 "noise": serialize(self.noise), "context_dim": self.context_dim,
                 "preprocessing": _state(self.preprocessing),
-                "context_preprocessing": _state(self.context_preprocessing)}
+                "context_preprocessing": _state(self.context_preprocessing), **self.support_config()}
 
     @classmethod
     def from_config(cls, config):

@@ -81,12 +81,10 @@ class _BufferSampling:
         Raises:
             ValueError: a context (VAEs here are unconditional); an unknown sampling; an empty buffer.
         """
-        self._scaled_context(int(n), context)
-        x = self._decode(self._latent(int(n), seed, sampling), int(batch_size))
-        return self.to_physical(x) if physical else x
+        return super().sample(n, context, seed, batch_size, physical, sampling=sampling)
 
-    def _sample_scaled(self, n, context, seed, batch_size):
-        return self._decode(self._latent(n, seed), batch_size)
+    def _sample_scaled(self, n, context, seed, batch_size, sampling=None):
+        return self._decode(self._latent(n, seed, sampling), batch_size)
 
 
 class VAE(_BufferSampling, GenerativeModel):
