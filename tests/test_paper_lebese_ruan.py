@@ -17,7 +17,8 @@ from scipy import stats
 
 from gan4hep.layers import TrainableSwish
 from gan4hep.models import load_sampler
-from gan4hep.physics import DILEPTON_FEATURES, dilepton_features
+from gan4hep.physics import (DILEPTON_FEATURES, DILEPTON_UNDERLYING, dilepton_features,
+                             dilepton_features_from_underlying, dilepton_underlying)
 from gan4hep.recipes import deviations, from_dict, to_dict
 from gan4hep.runs import Run
 from papers.lebese_ruan import data, evaluate, generate, model, published, sample_means, train
@@ -169,18 +170,11 @@ def test_kinematic_generator_identities_hold():
 class _Fixed:
     """Stands in for the selected generator: ``sample`` returns the given events (its scaled space is physical)."""
 
-    class _Identity:
-        @staticmethod
-        def inverse_transform(x):
-            return np.asarray(x, dtype=np.float64)
-
-    preprocessing = _Identity()
-
     def __init__(self, events):
         self.events = np.asarray(events, dtype=np.float64)
 
     def sample(self, n, seed=None, physical=True):
-        assert n == len(self.events) and not physical
+        assert n == len(self.events) and physical  # the evaluation reads physical units from the contract
         return self.events.copy()
 
 
@@ -404,7 +398,7 @@ def test_flow_presets_change_only_the_model_and_its_schedule():
 def test_flow_preprocessing_keeps_every_value_inside_the_support():
     """The support box: lower edges of the selection, upper edges the tail cut fitted on the training split. The
     flow's pipeline maps the box onto R and any real number back into the box; interior values round-trip."""
-    recipe = dataclasses.replace(FLOW_QUICK, batch_size=64)
+    recipe = dataclasses.replace(FLOW_QUICK, batch_size=64, flow_space="features")
     df = _events(3000)
     sample = data.prepare(df, recipe)
     train_x = data.split(df[list(model.FEATURES)].to_numpy(), recipe.seed, recipe.split)[0]
@@ -428,10 +422,12 @@ def test_flow_preprocessing_keeps_every_value_inside_the_support():
 
 def test_flow_run_trains_and_writes_metrics_with_model_flow(tmp_path, table, monkeypatch):
     run = tmp_path / "flow"
-    train.main(["--preset", "quick", "--input", str(table), "--out", str(run), *TINY_FLOW, "--no-evaluate"])
+    train.main(["--preset", "quick", "--input", str(table), "--out", str(run), *TINY_FLOW, "--flow-space",
+                "features", "--no-evaluate"])  # the underlying space: the next test
     recipe = from_dict(Recipe, _read(run, "recipe.json"), base=PAPER)
     assert recipe == dataclasses.replace(FLOW_QUICK, steps=6, eval_every=3, checkpoint_every=3, batch_size=64,
-                                         flow_transforms=2, flow_bins=4, flow_hidden=8, flow_blocks=1)
+                                         flow_transforms=2, flow_bins=4, flow_hidden=8, flow_blocks=1,
+                                         flow_space="features")
     results = _read(run, "results.json")
     assert results["trained_steps"] == 6 and results["selected_step"] in (3, 6)
     assert [r["step"] for r in _read(run, "evaluation.json")] == [3, 6]
@@ -454,6 +450,27 @@ def test_flow_run_trains_and_writes_metrics_with_model_flow(tmp_path, table, mon
                                [stats.ks_2samp(test[:, j], gen[:, j]).statistic for j in range(8)], atol=2e-3)
     assert _read(run, "metrics.json") == json.loads(json.dumps(m))
     assert "model: flow" in (run / "table1.md").read_text()
+
+
+def test_underlying_flow_emits_consistent_events_inside_the_support(tmp_path, table):
+    """--flow-space underlying: a 6-dimensional flow on the quantities the features are functions of, the exact map
+    to the 8 features and the selection's support: every event inside the support, pT(l1) <= pT(l0), Delta R >=
+    Delta phi and pT(ll), m(ll), m_T equal to their values recomputed from the others (the features flow breaks
+    them); the exported sampler gives the same events."""
+    run = tmp_path / "flowu"
+    train.main(["--preset", "quick", "--input", str(table), "--out", str(run), *TINY_FLOW, "--no-evaluate"])
+    flow, recipe = evaluate.load_run(Run(run))
+    assert recipe.flow_space == "underlying" == FLOW_QUICK.flow_space and flow.n_features == 6
+    assert json.loads((run / "preprocessing.json").read_text())["names"] == list(DILEPTON_UNDERLYING)
+    gen = flow.sample(4000, seed=3)
+    low, high = data.run_support(Run(run))
+    assert gen.shape == (4000, 8) and not data.outside_support(gen, low, high).any()
+    f = {name: gen[:, j] for j, name in enumerate(model.FEATURES)}
+    assert np.all(f["pt_l1"] <= f["pt_l0"] * (1 + 1e-6)) and np.all(f["dr_ll"] >= f["dphi_ll"] * (1 - 1e-6))
+    again = dilepton_features_from_underlying(dilepton_underlying(gen))
+    np.testing.assert_allclose(again, gen, rtol=1e-3, atol=1e-2)
+    np.testing.assert_allclose(load_sampler(run / "model.keras").sample(500, seed=2), flow.sample(500, seed=2),
+                               rtol=1e-5, atol=1e-3)
 
 
 def test_fresh_reference_check(tmp_path, table, monkeypatch):

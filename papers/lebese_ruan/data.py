@@ -19,6 +19,7 @@ import pandas as pd
 from gan4hep.errors import InputError
 from gan4hep.io import read_table, write_table
 from gan4hep.physics import DILEPTON_FEATURES as FEATURES
+from gan4hep.physics import DILEPTON_UNDERLYING, dilepton_underlying
 from gan4hep.preprocessing import MinMax, Pipeline, Standardise, TailClip
 from gan4hep.preprocessing import from_dict as transform_from_dict
 from gan4hep.runs import Run
@@ -48,9 +49,12 @@ class Sample:
         train, validation, test: ``(n, 8)`` float64 arrays of the features ``FEATURES`` in physical units (GeV,
             rad), after the tail treatment.
         pipeline: the preprocessing fitted on ``train``: for the GAN min-max to [0, 1] (after clipping for
-            ``"clip"``); for the flow ``flow_pipeline`` (logit of the support, standardised).
+            ``"clip"``); for the flow ``flow_pipeline`` (logit of the support, standardised) of the 8 features, or
+            of the 6 underlying quantities (``underlying_pipeline``) for ``flow_space="underlying"``.
         tail_cut: fitted state of the event-level tail cut (``"drop_events"``), else None.
         n_selected: events in the table before the split.
+        support: ``(low, high)`` of the selection's support (``support``) with the event-level cut, else None.
+        underlying: the model's space is ``gan4hep.physics.DILEPTON_UNDERLYING``, not the features.
     """
 
     train: np.ndarray
@@ -59,6 +63,12 @@ class Sample:
     pipeline: Pipeline
     tail_cut: dict | None
     n_selected: int
+    support: tuple[np.ndarray, np.ndarray] | None = None
+    underlying: bool = False
+
+    def model_space(self, x: np.ndarray) -> np.ndarray:
+        """``(n, 8)`` features in physical units -> the model's training space (float32)."""
+        return self.pipeline.transform(dilepton_underlying(x) if self.underlying else x).astype(np.float32)
 
     def counts(self) -> dict:
         """Event counts of the split, JSON-ready."""
@@ -153,6 +163,25 @@ def flow_pipeline(low: np.ndarray, high: np.ndarray) -> Pipeline:
     return Pipeline([Clip(low + margin, high - margin), Logit(low, high), Standardise()], names=list(FEATURES))
 
 
+def underlying_pipeline(low: np.ndarray, high: np.ndarray) -> Pipeline:
+    """The preprocessing of the 6 underlying quantities (``gan4hep.physics.DILEPTON_UNDERLYING``, unfitted) for a
+    flow on them: ``flow_pipeline``'s clip, logit of a box and standardisation, the box derived from the 8-feature
+    support ``(low, high)``: pT(l0) and MET in their feature ranges, the pT ratio in [pT(l1) low / pT(l0) high, 1],
+    |Delta eta| in [0, Delta R high], Delta phi in [0, min(pi, Delta phi high)], the MET azimuth in [0, pi]. Every
+    event inside the 8-feature support has its 6 quantities inside this box; the converse does not hold (the
+    sampler redraws those events: ``GenerativeModel.support``).
+    """
+    from gan4hep.flows.preprocessing import Clip, Logit
+
+    f = {name: i for i, name in enumerate(FEATURES)}
+    box_low = np.array([low[f["pt_l0"]], low[f["pt_l1"]] / high[f["pt_l0"]], 0.0, 0.0, low[f["met"]], 0.0])
+    box_high = np.array([high[f["pt_l0"]], 1.0, high[f["dr_ll"]], min(np.pi, high[f["dphi_ll"]]), high[f["met"]],
+                         np.pi])
+    margin = EDGE_MARGIN * (box_high - box_low)
+    return Pipeline([Clip(box_low + margin, box_high - margin), Logit(box_low, box_high), Standardise()],
+                    names=list(DILEPTON_UNDERLYING))
+
+
 def outside_support(x: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
     """``(n,)`` True for the events of ``(n, 8)`` ``x`` with any feature outside ``[low, high]``."""
     return ~np.all((x >= low) & (x <= high), axis=1)
@@ -184,15 +213,21 @@ def prepare(df: pd.DataFrame, recipe: Recipe) -> Sample:
         tail_cut = cut.to_dict()
     elif recipe.tail_treatment == "clip":
         steps.append(TailClip(recipe.tail_quantile, mode="clip"))
-    if recipe.model == "flow":
-        pipeline = flow_pipeline(*support(train, cut.threshold_)).fit(train)
+    box = support(train, cut.threshold_) if tail_cut else None
+    underlying = recipe.model == "flow" and recipe.flow_space == "underlying"
+    if recipe.model == "flow" and recipe.flow_space not in ("features", "underlying"):
+        raise ValueError(f"flow space {recipe.flow_space!r}: choose features or underlying")
+    if underlying:
+        pipeline = underlying_pipeline(*box).fit(dilepton_underlying(train))
+    elif recipe.model == "flow":
+        pipeline = flow_pipeline(*box).fit(train)
     else:
         steps.append(MinMax(0.0, 1.0))
         pipeline = Pipeline(steps, names=list(FEATURES)).fit(train)
     if len(train) < recipe.batch_size:
         raise ValueError(f"only {len(train)} training events after selection: fewer than one batch of "
                          f"{recipe.batch_size}; generate more events (--events)")
-    return Sample(train, val, test, pipeline, tail_cut, len(x))
+    return Sample(train, val, test, pipeline, tail_cut, len(x), box, underlying)
 
 
 def save(run: Run, sample: Sample, table: Path | None) -> None:

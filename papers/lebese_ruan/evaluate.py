@@ -56,7 +56,7 @@ def load_run(run: Run) -> tuple[GenerativeModel, Recipe]:
         FileNotFoundError: not a run folder, or no checkpoint yet.
     """
     recipe = from_dict(Recipe, run.recipe(), base=PAPER)
-    gan = model.build_model(recipe, run.load_preprocessing(), model.load_kinematics(run))
+    gan = model.build_model(recipe, run.load_preprocessing(), model.load_kinematics(run), data.run_support(run))
     run.restore(gan)
     return gan, recipe
 
@@ -134,10 +134,12 @@ def compare(gan: GenerativeModel, test: np.ndarray, validation: np.ndarray, seed
         RuntimeError: the generator emits non-finite numbers.
     """
     n = max(len(test), n_generated)
-    gen = gan.sample(n, seed=seed, physical=False)
+    try:  # the preprocessing refuses non-finite model output; a support sampler gives up on it
+        gen = gan.sample(n, seed=seed)
+    except ValueError as err:
+        raise RuntimeError(f"the selected generator produced non-finite events ({err})") from None
     if not np.all(np.isfinite(gen)):
         raise RuntimeError("the selected generator produced non-finite events")
-    gen = gan.preprocessing.inverse_transform(gen)
     speed = None
     if time_generation:  # warm (compiled), in physical units, as generate.py delivers them
         t0 = time.perf_counter()

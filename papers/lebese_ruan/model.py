@@ -8,7 +8,7 @@ an option. There are LeakyReLU functions in between and a Linear function used i
 Layer widths and the Swish parameterisation are not given: our choices are named options (README, Ambiguities).
 
 ``build_flow`` is not in the paper (issue 20): a rational-quadratic spline coupling flow (Durkan et al., "Neural
-Spline Flows", NeurIPS 2019; ``gan4hep.flows.spline_flow``) on the same features, for the comparison in the README.
+Spline Flows", NeurIPS 2019; ``gan4hep.flows.spline_transform``) on the same features, for the comparison in the README.
 """
 
 from __future__ import annotations
@@ -21,11 +21,12 @@ import keras
 import numpy as np
 from keras import ops
 
-from gan4hep.flows import Flow, spline_flow
+from gan4hep.flows import Flow, spline_transform
+from gan4hep.layers import DileptonFeatures
 from gan4hep.models import GAN
 from gan4hep.networks import mlp
 from gan4hep.objectives import BCE, Objective, WassersteinClip, WassersteinGP
-from gan4hep.physics import DILEPTON_FEATURES, dilepton_features_massless
+from gan4hep.physics import DILEPTON_FEATURES, DILEPTON_UNDERLYING, dilepton_features_massless
 
 from papers.lebese_ruan.recipe import Recipe
 
@@ -177,34 +178,54 @@ def build_gan(recipe: Recipe, pipeline, kinematics: Mapping | None = None) -> GA
     return gan
 
 
-def build_flow(recipe: Recipe, pipeline) -> Flow:
-    """The compiled flow of a recipe (``recipe.model == "flow"``): ``gan4hep.flows.spline_flow`` on the 8 features
-    with ``flow_transforms`` coupling steps of ``flow_bins``-bin rational-quadratic splines on
+def build_flow(recipe: Recipe, pipeline, support: tuple[np.ndarray, np.ndarray] | None = None) -> Flow:
+    """The compiled flow of a recipe (``recipe.model == "flow"``): ``gan4hep.flows.spline_flow`` with
+    ``flow_transforms`` coupling steps of ``flow_bins``-bin rational-quadratic splines on
     [-``flow_tail_bound``, ``flow_tail_bound``] (linear tails), each conditioned by a ResidualNet of ``flow_hidden``
     units and ``flow_blocks`` blocks (no batch norm); Adam(``lr``, ``beta1``, ``beta2``) with a cosine decay of the
     learning rate to 1 % over ``steps``.
 
+    ``flow_space="features"``: the density is on the 8 features. ``"underlying"``: on the 6 quantities they are
+    functions of (``gan4hep.physics.DILEPTON_UNDERLYING``), followed by ``gan4hep.layers.DileptonFeatures`` (the
+    exact map to the 8 features) and the selection's ``support`` (events outside redrawn), so pT(l1) <= pT(l0),
+    Delta R >= Delta phi and the pT(ll), m(ll), m_T identities hold for every event (README, "Flow").
+
     Args:
         recipe: the run's recipe.
-        pipeline: the fitted flow preprocessing (``data.flow_pipeline``), attached so that ``sample`` returns
-            physical units inside the selection's support.
+        pipeline: the fitted flow preprocessing (``data.flow_pipeline`` or ``data.underlying_pipeline``), attached
+            so that ``sample`` returns physical units inside the selection's support.
+        support: ``(low, high)`` of the 8 features (``data.support``); needed for ``"underlying"``.
+
+    Raises:
+        ValueError: ``"underlying"`` without a support; an unknown ``flow_space``.
     """
-    flow = spline_flow(len(FEATURES), preprocessing=pipeline, steps=recipe.flow_transforms, bins=recipe.flow_bins,
-                       tail_bound=recipe.flow_tail_bound, hidden_features=recipe.flow_hidden,
-                       num_blocks=recipe.flow_blocks, name="lebese_ruan_flow")
+    extra = {}
+    if recipe.flow_space == "underlying":
+        if support is None:
+            raise ValueError("flow_space='underlying' needs the selection's support (the event-level tail cut)")
+        extra = dict(output_layer=DileptonFeatures(name="dilepton_features"), support=support)
+    elif recipe.flow_space != "features":
+        raise ValueError(f"flow space {recipe.flow_space!r}: choose features or underlying")
+    features = len(DILEPTON_UNDERLYING) if recipe.flow_space == "underlying" else len(FEATURES)
+    transform = spline_transform(features, steps=recipe.flow_transforms, bins=recipe.flow_bins,
+                                 tail_bound=recipe.flow_tail_bound, hidden_features=recipe.flow_hidden,
+                                 num_blocks=recipe.flow_blocks)
+    flow = Flow(transform, preprocessing=pipeline, name="lebese_ruan_flow", **extra)
     lr = keras.optimizers.schedules.CosineDecay(recipe.lr, max(int(recipe.steps), 1), alpha=0.01)
     flow.compile(keras.optimizers.Adam(lr, beta_1=recipe.beta1, beta_2=recipe.beta2))
     return flow
 
 
-def build_model(recipe: Recipe, pipeline, kinematics: Mapping | None = None) -> GAN | Flow:
-    """The recipe's model: ``build_flow`` for ``recipe.model == "flow"``, else ``build_gan``.
+def build_model(recipe: Recipe, pipeline, kinematics: Mapping | None = None,
+                support: tuple[np.ndarray, np.ndarray] | None = None) -> GAN | Flow:
+    """The recipe's model: ``build_flow`` for ``recipe.model == "flow"`` (with the selection's ``support``), else
+    ``build_gan``.
 
     Raises:
-        ValueError: an unknown model family (and as ``build_gan``).
+        ValueError: an unknown model family (and as ``build_gan`` / ``build_flow``).
     """
     if recipe.model == "flow":
-        return build_flow(recipe, pipeline)
+        return build_flow(recipe, pipeline, support)
     if recipe.model != "gan":
         raise ValueError(f"model {recipe.model!r}: choose 'gan' or 'flow'")
     return build_gan(recipe, pipeline, kinematics)

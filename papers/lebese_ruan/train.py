@@ -31,9 +31,11 @@ from papers.lebese_ruan.recipe import MODELS, PAPER, PRESETS, Recipe, presets
 # command-line option -> recipe field (None: the preset's value)
 RECIPE_FLAGS = ("events", "seed", "steps", "eval_every", "checkpoint_every", "batch_size", "objective", "gp_weight",
                 "clip", "n_critic", "lr", "beta1", "beta2", "ema_decay", "generator", "tail_treatment", "swish",
-                "select_by", "model", "flow_transforms", "flow_bins", "flow_hidden", "flow_blocks", "flow_tail_bound")
+                "select_by", "model", "flow_transforms", "flow_bins", "flow_hidden", "flow_blocks", "flow_tail_bound",
+                "flow_space")
 # fields added after runs were made (issue 20); an older run's recipe.json lacks them and reads them as PAPER's
-ADDED_FIELDS = ("model", "flow_transforms", "flow_bins", "flow_hidden", "flow_blocks", "flow_tail_bound")
+ADDED_FIELDS = ("model", "flow_transforms", "flow_bins", "flow_hidden", "flow_blocks", "flow_tail_bound",
+                "flow_space")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -48,6 +50,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--flow-hidden", type=int, help="flow: conditioner width")
     p.add_argument("--flow-blocks", type=int, help="flow: conditioner residual blocks")
     p.add_argument("--flow-tail-bound", type=float, help="flow: spline interval half-width (standardised logit)")
+    p.add_argument("--flow-space", choices=["features", "underlying"],
+                   help="flow: density on the 8 features, or on the 6 quantities they are functions of, mapped "
+                        "exactly to the features (README, 'Flow')")
     p.add_argument("--out", type=Path, default=None, help="run folder (default runs/lebese_ruan_<preset>)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out with its own stored recipe (--preset and recipe options are "
@@ -81,6 +86,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="checkpoint selection metric on validation MC (worst-feature KS, classifier AUC, worst "
                         "relative mean difference)")
     p.add_argument("--no-evaluate", action="store_true", help="train only; run evaluate.py later")
+    p.add_argument("--deterministic", action="store_true",
+                   help="deterministic TensorFlow ops (gan4hep.training.set_deterministic): for GPUs; a CPU run is "
+                        "bit-reproducible without it")
     p.add_argument("--strategy", choices=["default", "mirrored"], default="default",
                    help="mirrored: tf.distribute.MirroredStrategy over all GPUs of this host (--batch-size stays the "
                         "global batch)")
@@ -93,10 +101,12 @@ def validation_metric(recipe: Recipe, validation: np.ndarray) -> Callable[[objec
     generator emitting non-finite numbers."""
 
     def evaluate_model(gan) -> dict:
-        gen = gan.sample(max(len(validation), recipe.select_events), seed=recipe.seed, physical=False)
+        try:
+            gen = gan.sample(max(len(validation), recipe.select_events), seed=recipe.seed)
+        except (ValueError, RuntimeError):  # non-finite output, or nothing inside the support
+            gen = np.full((1, 1), np.nan)
         if not np.all(np.isfinite(gen)):
             return {"ks": np.inf, "mean": np.inf, "auc": np.inf}
-        gen = gan.preprocessing.inverse_transform(gen)
         out = {"ks": float(np.max(ks_statistic(validation, gen))),
                "mean": float(np.max(relative_mean_difference(validation, gen)))}
         if recipe.select_by == "auc":
@@ -133,6 +143,8 @@ def main(argv: list[str] | None = None) -> None:
     """Recipe -> run folder -> data -> ``gan4hep.training.train`` -> ``model.keras`` -> evaluation."""
     args = parse_args(argv)
     t_start = time.time()
+    if args.deterministic:
+        training.set_deterministic()
     try:
         run, recipe = start_run(args)
         table = run.input_table(args.input, data.SAMPLE)
@@ -156,8 +168,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  schedule extended on resume: {steps} generator steps (recipe: {recipe.steps})")
 
     trained = training.train(
-        lambda: model.build_model(recipe, sample.pipeline, kinematics),
-        sample.pipeline.transform(sample.train).astype(np.float32), run,
+        lambda: model.build_model(recipe, sample.pipeline, kinematics, sample.support),
+        sample.model_space(sample.train), run,
         steps=steps, batch_size=recipe.batch_size, seed=recipe.seed, checkpoint_every=recipe.checkpoint_every,
         evaluate=validation_metric(recipe, sample.validation), eval_every=recipe.eval_every,
         monitor=recipe.select_by, mode="min", restore_best=True, strategy=training.get_strategy(args.strategy),
