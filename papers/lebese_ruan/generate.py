@@ -4,8 +4,8 @@
     python papers/lebese_ruan/generate.py --pretrained --samples 1000000 --out toys.parquet   # no training needed
 
 Reads the run's exported sampler (model.keras: the generator selected on the validation MC, with its
-preprocessing, so it emits physical units), or with ``--pretrained`` the quick-preset generator shipped with the
-package (``gan4hep.pretrained``, card: gan4hep/pretrained_models/lebese_ruan/gan/MODEL_CARD.md). Output by
+preprocessing, so it emits physical units), or with ``--pretrained [gan|flow]`` the quick-preset model shipped with
+the package (``gan4hep.pretrained``; cards: gan4hep/pretrained_models/lebese_ruan/*/MODEL_CARD.md). Output by
 extension (``gan4hep.io.write_events``): .parquet, .csv, .h5 or .root (TTree "events"), written atomically; prints
 events/s.
 """
@@ -32,8 +32,9 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--run", type=Path, help="run folder written by train.py")
-    source.add_argument("--pretrained", action="store_true",
-                        help="the quick-preset generator shipped with gan4hep (gan4hep.pretrained 'lebese_ruan')")
+    source.add_argument("--pretrained", nargs="?", const="gan", choices=["gan", "flow"],
+                        help="the quick-preset model shipped with gan4hep (gan4hep.pretrained 'lebese_ruan:KIND'): "
+                             "gan (the default) or flow")
     p.add_argument("--samples", type=int, required=True, help="events to draw from the generator")
     p.add_argument("--out", type=Path, required=True, help="output file (.parquet, .csv, .h5 or .root)")
     p.add_argument("--seed", type=int, default=1)
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.pretrained:
         try:
-            item = pretrained.get("lebese_ruan")
+            item = pretrained.get(f"lebese_ruan:{args.pretrained}")
         except InputError as err:
             raise SystemExit(f"error: {err}") from None
         sampler, source_name = item.load(), f"pretrained {item.name}"
