@@ -35,7 +35,7 @@ def test_shipped_model_reproduces_its_reference_table(name):
     assert pretrained.sha256(item.model_file) == card["sha256"], "model.keras is not the file the card was made from"
     ref = card["reference"]
     df = item.generate(ref["test_events"], seed=ref["test_seed"])
-    assert list(df.columns) == item.features and len(df) == ref["test_events"]
+    assert list(df.columns) == item.columns and len(df) == ref["test_events"]
     assert np.isfinite(df.to_numpy()).all()
     assert item.outside_support(df) == {}
     assert pretrained.check_reference(df, ref) == []
@@ -76,8 +76,8 @@ def test_generation_is_reproducible_and_chunk_independent_in_count():
 def test_unknown_name_is_refused_with_the_list():
     with pytest.raises(InputError, match="no pretrained model 'nope'; shipped: .*lebese_ruan:gan"):
         pretrained.get("nope")
-    with pytest.raises(InputError, match="no pretrained model 'lebese_ruan:flow'"):
-        pretrained.get("lebese_ruan:flow")
+    with pytest.raises(InputError, match="no pretrained model 'lebese_ruan:vae'"):
+        pretrained.get("lebese_ruan:vae")
 
 
 @pytest.mark.parametrize("suffix", [".parquet", ".root"])
