@@ -288,3 +288,57 @@ BVAE_QUICK = dataclasses.replace(BVAE_PAPER, events=30_000, widths=(64, 64, 64),
                                  scan_betas=(1e-3, 1e-1, 1.0), scan_latent_dims=(2, 8), scan_steps=2000,
                                  n_generate=20_000)
 BVAE_PRESETS = {"paper": BVAE_PAPER, "quick": BVAE_QUICK}
+
+
+# ---------------------------------------------------------------------------------------------- issue 17, part 1
+@dataclasses.dataclass(frozen=True)
+class Unfolding:
+    """cINN, eINN and FCGAN unfolding of pp -> ZW -> (l+ l-)(q q') with calibration curves (R Secs. 2, 5.2-5.3,
+    Eqs. (9), (10), Figs. 19-20; Bellagente et al., arXiv:2006.06685). Network sizes and budgets: ours (the
+    review and the readable part of the original give none)."""
+
+    # sample: data_prep.zw_pairs (Pythia 8 + our response, 2-4 jets), shared by all training seeds
+    events: int  # generated (about 20 % pass the selection)
+    sample_seed: int
+    test_fraction: float
+    val_fraction: float  # validation pairs: the cINN's checkpoint is the one of least validation NLL
+    # cINN (gan4hep.flows.cinn): Eq. (9) blocks, soft clamp, Eq. (10) maximum likelihood
+    cinn_blocks: int
+    cinn_hidden: int
+    cinn_layers: int
+    cinn_clamp: float
+    cinn_lr: float
+    # eINN: an INN on (parton, noise) <-> (detector, noise), MSE + MMD both ways (unfolding.NoiseExtendedINN)
+    einn_dim: int  # width of both sides (parton 10 + noise, detector 25 + noise)
+    einn_blocks: int
+    einn_hidden: int
+    einn_lr: float
+    einn_mmd_widths: tuple[float, ...]  # Gaussian kernel widths (standardised units)
+    # FCGAN: generator(noise, detector) -> parton, critic(parton, detector) (gan4hep.models.GAN, BCE + Roth)
+    gan_latent: int
+    gan_widths: tuple[int, ...]
+    gan_lr: float
+    gan_roth_weight: float
+    # training, the same for the three networks
+    batch_size: int
+    steps: int
+    # evaluation (R Fig. 19: 1500 pairs x 60 unfoldings; one event x 3200)
+    n_calib: int
+    n_unfold: int
+    n_posterior: int
+    seed: int
+
+
+UNFOLDING_PAPER = Unfolding(
+    events=500_000, sample_seed=1, test_fraction=0.2, val_fraction=0.1,  # ours
+    cinn_blocks=12, cinn_hidden=256, cinn_layers=3, cinn_clamp=2.0, cinn_lr=5e-4,  # ours; clamp 2 = FrEIA default
+    einn_dim=32, einn_blocks=12, einn_hidden=256, einn_lr=5e-4, einn_mmd_widths=(0.1, 0.5, 1.0, 2.0),  # ours
+    gan_latent=12, gan_widths=(256, 256, 256), gan_lr=2e-4, gan_roth_weight=1.0,  # ours
+    batch_size=512, steps=50_000,  # ours
+    n_calib=1500, n_unfold=60, n_posterior=3200,  # R Fig. 19
+    seed=1,
+)
+UNFOLDING_QUICK = dataclasses.replace(UNFOLDING_PAPER, events=60_000, cinn_blocks=8, cinn_hidden=64, cinn_layers=2,
+                                      einn_blocks=8, einn_hidden=64, gan_widths=(128, 128, 128), batch_size=256,
+                                      steps=4000, cinn_lr=1e-3, einn_lr=1e-3)
+UNFOLDING_PRESETS = {"paper": UNFOLDING_PAPER, "quick": UNFOLDING_QUICK}
