@@ -6,6 +6,7 @@
     gan4hep train --input nlo.root --columns pt,eta,m --weight w --out RUN2     # per-event weights (any sign)
     gan4hep generate --run RUN --samples 100000 --out generated.parquet
     gan4hep generate --pretrained lebese_ruan --events 1000000 --out toys.parquet   # shipped model, no training
+    gan4hep generate --pretrained lin_bhimji_nachman:flow --context jets.parquet --out masses.parquet  # conditional
     gan4hep evaluate --run RUN --input validation.root
 
 The run folder is a ``gan4hep.runs.Run``: ``recipe.json`` (every option, written once, so the networks can be
@@ -557,25 +558,49 @@ def cmd_generate(args):
 
 def _generate_pretrained(args):
     """``gan4hep generate --pretrained NAME --events N --out FILE``: a shipped model (``gan4hep.pretrained``), no
-    run folder, no training, no Pythia; prints events/s (generation alone, after loading and graph tracing)."""
+    run folder, no training, no Pythia; prints events/s (generation alone, after loading and graph tracing).
+    A conditional model takes its context from ``--context FILE`` (one event per row; ``--events``, if given, must
+    equal the rows) or, without it, resamples the context table shipped with it."""
     import time
 
     from . import pretrained
-    from .io import write_events
+    from .io import read_table, write_events
 
     if args.input is not None:
-        raise UserError("--input is for conditional runs; the pretrained models are unconditional")
-    if args.samples is None or args.samples < 0:
-        raise UserError("--events N (>= 0) is required with --pretrained")
+        raise UserError("--input is for runs; a conditional pretrained model takes --context FILE")
     item = pretrained.get(args.pretrained)
+    context = None
+    if args.context is not None:
+        if not item.context_columns:
+            raise UserError(f"{item.name} is unconditional: it takes no --context")
+        table = read_table(args.context, tree=args.tree)
+        missing = [c for c in item.context_columns if c not in table.columns]
+        if missing:
+            raise UserError(f"{args.context}: no column {missing[0]!r} (the context of {item.name} is "
+                            f"{', '.join(item.context_columns)})")
+        context = table[item.context_columns]
+        if args.samples is not None and args.samples != len(context):
+            raise UserError(f"--events {args.samples} but {args.context} has {len(context)} rows: give one or make "
+                            "them agree")
+        args.samples = len(context)
+    if args.samples is None or args.samples < 0:
+        raise UserError("--events N (>= 0) is required with --pretrained" +
+                        (" (or --context FILE)" if item.context_columns else ""))
     sampler = item.load()
-    item.generate(min(args.samples, 1000), seed=args.seed, sampler=sampler)  # graph tracing, not timed
+    warm = None if context is None else context.iloc[:1000]
+    item.generate(None if warm is not None else min(args.samples, 1000), seed=args.seed, sampler=sampler,
+                  context=warm)  # graph tracing, not timed
     t0 = time.perf_counter()
-    df = item.generate(args.samples, seed=args.seed, sampler=sampler)
+    df = item.generate(args.samples, seed=args.seed, sampler=sampler, context=context)
     seconds = time.perf_counter() - t0
-    write_events(args.out, df, metadata={"pretrained": item.name, "sha256": item.card["sha256"], "seed": args.seed})
+    meta = {"pretrained": item.name, "sha256": item.card["sha256"], "seed": args.seed}
+    if item.context_columns:
+        meta["context"] = str(args.context) if args.context is not None else f"shipped {item.card['context']['file']}"
+    write_events(args.out, df, metadata=meta)
+    source = f"from {args.context}" if args.context is not None else "resampled from the shipped table"
+    given = "" if not item.context_columns else f"; context {source}"
     print(f"gan4hep generate: {args.samples} events from the pretrained {item.name} (preset {item.card['preset']}, "
-          f"seed {item.card['seed']}; card: {item.path / 'MODEL_CARD.md'}) in {seconds:.2f} s "
+          f"seed {item.card['seed']}; card: {item.path / 'MODEL_CARD.md'}{given}) in {seconds:.2f} s "
           f"({args.samples / max(seconds, 1e-9):.3g} events/s) -> {args.out}")
     return 0
 
@@ -709,7 +734,9 @@ def make_parser():
     g.add_argument("--samples", "--events", dest="samples", type=int, metavar="N", help="number of events to sample "
                    "(conditional runs: default one per context row of --input)")
     g.add_argument("--input", help="table holding the context columns (conditional runs)")
-    g.add_argument("--tree", help="TTree / group of --input")
+    g.add_argument("--context", help="with --pretrained NAME of a conditional model: table of its context columns "
+                   "(see its card), one event per row; default: resample the context table shipped with it")
+    g.add_argument("--tree", help="TTree / group of --input or --context")
     g.add_argument("--out", required=True, help="output table; format by extension (.root, .parquet, .csv, .h5; "
                    "gan4hep.io.write_events)")
     g.add_argument("--seed", type=int, default=0)

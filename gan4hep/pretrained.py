@@ -7,13 +7,20 @@ Each shipped model lives in ``gan4hep/pretrained_models/<paper>/<kind>/`` (``kin
 - ``card.json``: the machine-readable card: features and units, data and seed, preset, training time, the fidelity
   table of its run, the support of each feature, the SHA-256 of ``model.keras``, and the reference table (per-feature
   mean, standard deviation and quantiles of the model's own output) with the tolerances ``check_reference`` applies;
-- ``MODEL_CARD.md``: the same for people, with what the model must not be used for.
+- ``MODEL_CARD.md``: the same for people, with what the model must not be used for;
+- for a conditional model, a context table (card ``context.file``, e.g. ``context.parquet``): rows of the
+  conditioning columns (card ``context.columns``) drawn from the training data's region, resampled with replacement
+  when ``generate`` is given no context.
+
+A card may name ``derived`` columns, each the product of generated and context columns clipped from below (e.g. a jet
+mass = generated m / pT times the context pT, at least 0): ``generate`` appends them.
 
 The paper folders produce them (e.g. ``python -m papers.lebese_ruan.pretrained``); this module only reads them, so
 the core never imports a paper.
 
     from gan4hep import pretrained
     toys = pretrained.get("lebese_ruan").generate(1_000_000, seed=1)   # pandas DataFrame, physical units
+    jets = pretrained.get("lin_bhimji_nachman").generate(context=my_jets[["pt", "eta", "ntrk"]])  # conditional
 """
 
 from __future__ import annotations
@@ -75,6 +82,59 @@ class Pretrained:
     def model_file(self) -> Path:
         return self.path / "model.keras"
 
+    @property
+    def context_columns(self) -> list[str]:
+        """The conditioning columns of a conditional model (card ``context.columns``), in the model's order; empty
+        for an unconditional one."""
+        return list((self.card.get("context") or {}).get("columns", []))
+
+    @property
+    def derived(self) -> list[dict]:
+        """The card's derived columns: ``{"name", "product": [columns], "min": lower clip or None}``."""
+        return list(self.card.get("derived") or [])
+
+    @property
+    def columns(self) -> list[str]:
+        """Columns of ``generate``'s output: the context columns, the generated ``features``, the derived ones."""
+        return self.context_columns + self.features + [d["name"] for d in self.derived]
+
+    def context_table(self) -> pd.DataFrame:
+        """The context table shipped with a conditional model (card ``context.file``), as float64 columns
+        ``context_columns``.
+
+        Raises:
+            InputError: the model is unconditional. FileNotFoundError: the file is missing (a broken installation).
+        """
+        if not self.context_columns:
+            raise InputError(f"{self.name} is unconditional: it has no context table")
+        return pd.read_parquet(self.path / self.card["context"]["file"],
+                               columns=self.context_columns).astype(np.float64)
+
+    def _context(self, n: int | None, context, seed: int) -> np.ndarray:
+        """The (n, C) float64 context of a draw: ``context``'s columns (checked) or ``n`` rows of the shipped table
+        drawn with replacement (``numpy.random.default_rng([seed, 17])``)."""
+        cols = self.context_columns
+        if context is None:
+            if n is None:
+                raise InputError(f"{self.name}: give the number of events or a context table")
+            table = self.context_table().to_numpy()
+            return table[np.random.default_rng([seed, 17]).integers(0, len(table), size=n)]
+        if not cols:
+            raise InputError(f"{self.name} is unconditional: it takes no context")
+        if not isinstance(context, pd.DataFrame):
+            raise InputError(f"{self.name}: the context must be a DataFrame with the columns {', '.join(cols)}")
+        missing = [c for c in cols if c not in context.columns]
+        if missing:
+            raise InputError(f"{self.name}: the context lacks column {missing[0]!r} (needs {', '.join(cols)})")
+        if n is not None and n != len(context):
+            raise InputError(f"{self.name}: {n} events asked with a context of {len(context)} rows; they must agree")
+        values = context[cols].to_numpy(np.float64)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            raise InputError(f"{self.name}: the context column {cols[int(np.flatnonzero(bad.any(axis=0))[0])]!r} "
+                             "holds NaN or infinite values")
+        return values
+
     def load(self):
         """The sampler (``sample(n, seed=...)`` -> ``(n, n_features)`` physical units).
 
@@ -85,43 +145,62 @@ class Pretrained:
 
         return load_sampler(self.model_file)
 
-    def generate(self, n: int, seed: int = 1, sampler=None, chunk: int = CHUNK) -> pd.DataFrame:
-        """Draw ``n`` events.
+    def generate(self, n: int | None = None, seed: int = 1, sampler=None, chunk: int = CHUNK,
+                 context: pd.DataFrame | None = None) -> pd.DataFrame:
+        """Draw ``n`` events (for a conditional model: one per context row).
 
         The draw is made in chunks of ``chunk`` events, chunk ``i`` seeded with ``seed * 1_000_003 + i``: the same
-        ``(n, seed, chunk)`` give the same events.
+        ``(n, seed, chunk, context)`` give the same events.
 
         Args:
-            n: number of events (>= 0).
-            seed: seeds the latent noise.
+            n: number of events (>= 0); may be omitted when ``context`` is given.
+            seed: seeds the latent noise (and the resampling of the shipped context table).
             sampler: an already loaded sampler (``load()``), to time the generation alone.
             chunk: events per generator call.
+            context: conditional models only: a DataFrame with (at least) the ``context_columns`` in the card's
+                units, one row per event; default: ``n`` rows of the shipped context table drawn with replacement.
 
         Returns:
-            ``(n, n_features)`` DataFrame with the columns ``features`` in physical units (card: ``units``).
+            ``(n, len(columns))`` DataFrame with the columns ``columns`` (context, generated features, derived) in
+            physical units (card: ``units``).
 
         Raises:
-            InputError: ``n`` negative.
+            InputError: ``n`` negative; a context for an unconditional model, lacking a column (named), with
+                non-finite values or with another number of rows than ``n``.
             RuntimeError: the model emitted non-finite numbers (a broken model file).
         """
-        if n < 0:
+        if n is not None and n < 0:
             raise InputError(f"{self.name}: the number of events must be >= 0, got {n}")
+        ctx = self._context(n, context, seed) if (self.context_columns or context is not None) else None
+        n = len(ctx) if ctx is not None else n
+        if n is None:
+            raise InputError(f"{self.name}: give the number of events")
         sampler = self.load() if sampler is None else sampler
-        parts = [sampler.sample(min(chunk, n - start), seed=seed * 1_000_003 + i)
+        parts = [sampler.sample(min(chunk, n - start), seed=seed * 1_000_003 + i,
+                                **({} if ctx is None else {"context": ctx[start:start + chunk]}))
                  for i, start in enumerate(range(0, n, chunk))]
         x = np.concatenate(parts, axis=0) if parts else np.zeros((0, len(self.features)))
         if not np.isfinite(x).all():
             raise RuntimeError(f"{self.model_file}: the shipped model emitted {int((~np.isfinite(x)).sum())} "
                                "non-finite values: the installation is broken")
-        return pd.DataFrame(x, columns=self.features)
+        df = pd.DataFrame(x, columns=self.features)
+        if ctx is not None:
+            df = pd.concat([pd.DataFrame(ctx, columns=self.context_columns), df], axis=1)
+        for d in self.derived:
+            value = np.prod([df[c].to_numpy(np.float64) for c in d["product"]], axis=0)
+            df[d["name"]] = value if d.get("min") is None else np.maximum(value, d["min"])
+        return df
 
     def outside_support(self, df: pd.DataFrame) -> dict[str, int]:
         """Events outside the card's support, per feature (only features with any); the support is the range of
         the training data, which the generator's output layer cannot leave (up to float32 rounding, allowed as
-        1e-5 of the range)."""
+        1e-5 of the range). Features without a support on the card (an unbounded output) are not checked."""
         out = {}
+        support = self.card.get("support") or {}
         for f in self.features:
-            lo, hi = self.card["support"][f]
+            if support.get(f) is None:
+                continue
+            lo, hi = support[f]
             slack = 1e-5 * (hi - lo)
             bad = int(((df[f] < lo - slack) | (df[f] > hi + slack)).sum())
             if bad:

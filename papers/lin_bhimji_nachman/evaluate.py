@@ -98,23 +98,24 @@ def _std(values) -> float:
 
 def gan_scores(runs: Mapping, jets: Mapping, recipe: Recipe, regions: list[str],
                figure_key: tuple[str, str]) -> tuple[dict, dict]:
-    """The GANs' separation power per variant and region: mean +- std over the initialisations that started below
-    ``recipe.init_threshold`` (all of them if none did), each at its selected epoch, with ``recipe.dress`` masses
-    per jet (sampling seed ``recipe.seed + 2``).
+    """The GANs' (or flows') separation power per variant and region: mean +- std over the initialisations that
+    started below ``recipe.init_threshold`` (all of them if none did; every flow is kept), each at its selected
+    epoch, with ``recipe.dress`` masses per jet (sampling seed ``recipe.seed + 2``).
 
     Args:
         runs: {(variant, noise): [(model, record), ...]} as ``train.train_all`` returns.
         figure_key: the (variant, noise) whose initialisation with the best early-stopping value is drawn in
             Figs. 5 and 6 and the fidelity report.
     Returns:
-        ({"<variant>_<noise>": {region: {mean, std, values, unweighted_mean, unweighted_std, n_kept, n_init}}},
+        ({"<variant>_<noise>" or "flow": {region: {mean, std, values, unweighted_mean, unweighted_std, n_kept,
+        n_init}}},
         {region: generated masses (dress, n_jets) of the figure model}).
     """
     scores, figure_masses = {}, {}
     for (variant, noise), pairs in runs.items():
         kept = [(g, r) for g, r in pairs if r["kept"]] or list(pairs)
         best = int(np.argmin([rec["best"]["sp_control_es"] for _, rec in kept]))
-        key = f"{variant}_{noise}"
+        key = "_".join(p for p in (variant, noise) if p)  # the flow: ("flow", "") -> "flow"
         scores[key] = {}
         for r in regions:
             vals, unw = [], []
@@ -133,8 +134,8 @@ def gan_scores(runs: Mapping, jets: Mapping, recipe: Recipe, regions: list[str],
 def separation_power_table(sp: Mapping, regions: list[str], recipe: Recipe, n_templates: int,
                            out: Path) -> pd.DataFrame:
     """``OUT/separation_power.csv``: per region the floor (a perfect model), the templates (+- dressing spread)
-    and each GAN variant (mean +- std over kept initialisations); columns preset, method, variant, region, value,
-    uncertainty, unweighted."""
+    and each GAN variant or the flow (mean +- std over kept initialisations); columns preset, method (floor,
+    template, gan, flow), variant, region, value, uncertainty, unweighted."""
     rows = []
     for r in regions:
         t = sp["template"][r]
@@ -144,7 +145,8 @@ def separation_power_table(sp: Mapping, regions: list[str], recipe: Recipe, n_te
                      "value": t["value"], "uncertainty": t["dressing_spread"], "unweighted": t["unweighted"]["value"]})
         for key, v in sp.items():
             if key != "template":
-                rows.append({"method": "gan", "variant": f"{key} ({recipe.target})", "region": r,
+                rows.append({"method": "flow" if key == "flow" else "gan", "variant": f"{key} ({recipe.target})",
+                             "region": r,
                              "value": v[r]["mean"], "uncertainty": v[r]["std"], "unweighted": v[r]["unweighted_mean"]})
     table = pd.DataFrame(rows)
     table.insert(0, "preset", recipe.preset)
@@ -186,8 +188,9 @@ def fig4(records: Mapping, template_sp: Mapping, floors: Mapping, out: Path, pre
                 kept = [r for r in recs if r["kept"]] or recs
                 n_ep = max(len(r["history"]) for r in kept)
                 avg = [np.mean([r["history"][i][key] for r in kept if i < len(r["history"])]) for i in range(n_ep)]
-                ax.plot(range(n_ep), avg, label=f"{variant} {noise} ({sum(r['kept'] for r in recs)}/{len(recs)} kept)")
-                curves.setdefault(f"{variant}_{noise}", {})[key] = [float(a) for a in avg]
+                name = " ".join(p for p in (variant, noise) if p)
+                ax.plot(range(n_ep), avg, label=f"{name} ({sum(r['kept'] for r in recs)}/{len(recs)} kept)")
+                curves.setdefault("_".join(p for p in (variant, noise) if p), {})[key] = [float(a) for a in avg]
             tkey = "validation" if key == "sp_validation" else "control_es"
             ax.axhline(template_sp[tkey], color="black", ls="--", label="template")
             ax.axhline(floors[tkey], color="gray", ls=":", label="floor (perfect model)")
@@ -283,7 +286,7 @@ def fig6(jets: pd.DataFrame, masses: Mapping[str, np.ndarray], out: Path, preset
     result = {"ntrk_cut_event50": x_evt, "event_efficiency_event50": eff_evt, "ntrk_cut_jet50": x_jet,
               "per_jet_efficiency_jet50": eff_jet, "edges": edges.tolist(), "tail_from_GeV": tail_from,
               "panels": {}}
-    colors = {"Template": "tab:blue", "GAN": "tab:red"}
+    colors = {"Template": "tab:blue", "GAN": "tab:red", "Flow": "tab:green"}
     with matplotlib.style.context(plotting.STYLE):
         fig = _canvas((16, 5))
         axes = fig.subplots(1, 3)
@@ -377,7 +380,8 @@ def compare_with_paper(res: Mapping, out: Path | None = None) -> list[str]:
     if f6:
         pub = published.FIG6
         panel = f6["panels"][[k for k in f6["panels"] if "per jet" in k][0]]
-        txt = ", ".join(f"{lab} {panel[lab]['high_summj_error']:.0%}" for lab in ("Template", "GAN") if lab in panel)
+        txt = ", ".join(f"{lab} {panel[lab]['high_summj_error']:.0%}" for lab in ("Template", "GAN", "Flow")
+                        if lab in panel)
         lines.append(f"[Fig. 6, N_track < {pub['ntrk_cut'][0]} (published), per-jet eff. "
                      f"{pub['per_jet_efficiency'][0]:.0%}: GAN ~{pub['gan_high_summj_error'][0]:.0%}, template > "
                      f"{pub['template_high_summj_error_above'][0]:.0%} (published)] ours: N_track < "

@@ -12,6 +12,13 @@ Preprocessing (our choice; the paper gives none): context log(pT), eta, N_track,
 training half; the generator's target is m / pT standardised ("m_over_pt", default), turned back into a mass by
 multiplying with the jet's pT, or the jet mass standardised ("mass", the most literal reading of "outputs a jet
 mass"; it trained much more slowly here, see the README).
+
+``build_flow`` is not in the paper (issue 20): a conditional normalising flow for the same one-dimensional target
+given the same standardised context, p(target | log pT, eta, N_track). A coupling flow cannot split one feature, so
+each step is an element-wise rational-quadratic spline (Durkan et al., "Neural Spline Flows", NeurIPS 2019) whose
+bin widths, heights and derivatives come from a ResidualNet of the context alone (``gan4hep.flows.spline_flow``
+with ``features=1``: its coupling mask transforms the single feature and feeds the conditioner only the context),
+with an affine ``LULinear`` between steps.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from gan4hep import networks
+from gan4hep.flows import Flow, spline_flow
 from gan4hep.layers import CircleDense
 from gan4hep.models import GAN
 from gan4hep.noise import SkewNormalNoise
@@ -30,7 +38,7 @@ from gan4hep.preprocessing import Log, Pipeline, Standardise
 from papers.lin_bhimji_nachman.recipe import NOISES, TARGETS, VARIANTS, Recipe
 
 __all__ = ["LATENT_DIM", "CONTEXT", "NOISE_ALPHA", "VARIANTS", "NOISES", "TARGETS", "generator", "discriminator",
-           "circle_critic", "context_pipeline", "fit_preprocessing", "target_values", "to_mass", "build",
+           "circle_critic", "context_pipeline", "fit_preprocessing", "target_values", "to_mass", "build", "build_flow",
            "training_arrays", "generate_mass"]
 
 LATENT_DIM = 1
@@ -130,6 +138,34 @@ def build(recipe: Recipe, variant: str, noise: str, preprocessing: Pipeline | No
     return gan
 
 
+def build_flow(recipe: Recipe, preprocessing: Pipeline | None = None,
+               context_preprocessing: Pipeline | None = None, steps: int | None = None) -> Flow:
+    """The compiled conditional flow of a recipe (``recipe.model == "flow"``; ours, issue 20): target (batch, 1)
+    given context (batch, 3), both standardised as for the GANs.
+
+    ``gan4hep.flows.spline_flow(1, context_dim=3)`` with ``flow_transforms`` steps of a ``flow_bins``-bin
+    rational-quadratic spline on [-``flow_tail_bound``, ``flow_tail_bound``] (linear tails), each step's spline
+    parameters from a ResidualNet of the context (``flow_hidden`` units, ``flow_blocks`` blocks, ReLU, no batch
+    norm); Adam(``lr_flow``) with a cosine decay to 1 % over ``steps`` optimizer updates. The weights follow the
+    global seed (``gan4hep.training.train`` sets it before calling this).
+
+    Args:
+        recipe: the run's recipe.
+        preprocessing, context_preprocessing: the fitted pipelines, attached so that ``sample`` takes the context
+            and returns the target in physical units (m / pT or GeV).
+        steps: length of the learning-rate schedule (default: ``recipe.epochs`` x 100).
+    """
+    flow = spline_flow(1, context_dim=len(CONTEXT), preprocessing=preprocessing,
+                       context_preprocessing=context_preprocessing, steps=recipe.flow_transforms,
+                       bins=recipe.flow_bins, tail_bound=recipe.flow_tail_bound, hidden_features=recipe.flow_hidden,
+                       num_blocks=recipe.flow_blocks, name="lin_bhimji_nachman_flow")
+    lr = keras.optimizers.schedules.CosineDecay(recipe.lr_flow, max(int(steps or recipe.epochs * 100), 1),
+                                                alpha=0.01)
+    flow.compile(keras.optimizers.Adam(lr))
+    flow.target = recipe.target
+    return flow
+
+
 def training_arrays(jets: pd.DataFrame, target: str, preprocessing: Pipeline,
                     context_preprocessing: Pipeline) -> tuple[np.ndarray, np.ndarray]:
     """(x, context) float32 arrays of shapes (n_jets, 1) and (n_jets, 3) for training: the standardised target and
@@ -139,9 +175,9 @@ def training_arrays(jets: pd.DataFrame, target: str, preprocessing: Pipeline,
     return x, c
 
 
-def generate_mass(gan: GAN, jets: pd.DataFrame, copies: int = 1, seed: int = 0) -> np.ndarray:
+def generate_mass(gan: GAN | Flow, jets: pd.DataFrame, copies: int = 1, seed: int = 0) -> np.ndarray:
     """``copies`` generated masses (GeV) per jet of ``jets``, shape (copies, n_jets); generator in inference mode
-    (dropout off)."""
+    (dropout off). ``gan``: a GAN, a flow or their exported samplers, with a ``target`` attribute."""
     context = np.tile(jets[list(CONTEXT)].to_numpy(float), (copies, 1))
     values = gan.sample(len(context), context=context, seed=seed)[:, 0].reshape(copies, len(jets))
     return np.stack([to_mass(v, jets, gan.target) for v in values])

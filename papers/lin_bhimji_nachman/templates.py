@@ -131,14 +131,30 @@ def describe_sample(df: pd.DataFrame, recipe: Recipe, seconds: float) -> dict:
             "table1_jets": {n: int((df["region"] == c).sum()) for c, n in data.REGIONS.items()}}
 
 
+def generation_speed(models, jets: pd.DataFrame, copies: int, seed: int) -> dict:
+    """Jet masses generated per second (wall clock, after one untimed call that traces the graph) by each of
+    ``models`` ({label: model}) for ``copies`` x the jets of ``jets`` (the early-stopping half): {label: events/s}."""
+    from papers.lin_bhimji_nachman import model as lbn_model
+
+    speed = {}
+    for label, m in models.items():
+        lbn_model.generate_mass(m, jets.iloc[:100], copies=1, seed=seed)
+        t0 = time.perf_counter()
+        lbn_model.generate_mass(m, jets, copies=copies, seed=seed)
+        speed[label] = copies * len(jets) / max(time.perf_counter() - t0, 1e-9)
+    return speed
+
+
 def gans(recipe: Recipe, jets: dict, regions: list[str], sp: dict, masses: dict, out: Path) -> dict:
-    """Train the GANs (``train.train_all``), score them (``evaluate.gan_scores``, into ``sp``), add the figure
-    model's masses to ``masses`` and draw Fig. 4; returns the metrics record's training part.
+    """Train the GANs or the flow (``train.train_all``), score them (``evaluate.gan_scores``, into ``sp``), add the
+    figure model's masses to ``masses`` (label "GAN" or "Flow") and draw Fig. 4; returns the metrics record's
+    training part, with the generation speed of the figure model.
 
     Figs. 5, 6 and the fidelity report use the vanilla skew GAN, as the paper's Fig. 5 (or the first trained
-    variant): its initialisation with the best early-stopping value.
+    variant; the flow for ``--model flow``): its initialisation with the best early-stopping value.
     """
-    print(f"\ntraining GANs (preset {recipe.preset}: {recipe.n_init} initialisations x {recipe.epochs} epochs per "
+    what = "flows" if recipe.model == "flow" else "GANs"
+    print(f"\ntraining {what} (preset {recipe.preset}: {recipe.n_init} initialisations x {recipe.epochs} epochs per "
           f"variant, target {recipe.target}, {len(jets['train'])} training / {len(jets['control_es'])} "
           "early-stopping jets)", flush=True)
     runs = train.train_all(recipe, jets, out)
@@ -146,12 +162,18 @@ def gans(recipe: Recipe, jets: dict, regions: list[str], sp: dict, masses: dict,
     figure_key = ("vanilla", "skew") if ("vanilla", "skew") in runs else next(iter(runs))
     gan_sp, figure_masses = evaluate.gan_scores(runs, jets, recipe, regions, figure_key)
     sp.update(gan_sp)
+    label = "Flow" if recipe.model == "flow" else "GAN"
     for r in regions:
-        masses[r]["GAN"] = figure_masses[r]
+        masses[r][label] = figure_masses[r]
+    pairs = runs[figure_key]
+    best = min(pairs, key=lambda p: p[1]["best"]["sp_control_es"])[0]
+    speed = generation_speed({label: best}, jets["control_es"], recipe.dress, recipe.seed)
+    print(f"generation ({label}, best initialisation): {speed[label]:.3g} jet masses/s")
     curves = evaluate.fig4(records, {r: sp["template"][r]["value"] for r in regions},
                            {r: sp["template"][r]["floor"] for r in regions}, out, recipe.preset)
-    return {"training": {f"{v}_{n}": recs for (v, n), recs in records.items()}, "figure_gan": "_".join(figure_key),
-            "fig4_curves": curves, "epochs_to_reach": evaluate.epochs_to_reach(curves)}
+    return {"training": {"_".join(p for p in k if p): recs for k, recs in records.items()},
+            "figure_gan": "_".join(p for p in figure_key if p), "fig4_curves": curves,
+            "epochs_to_reach": evaluate.epochs_to_reach(curves), "generation_events_per_second": speed}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -164,6 +186,7 @@ def main(argv: list[str] | None = None) -> dict:
         df, jets = train.load_data(run, recipe, source, runner.engine_kwargs(args))
     out, preset = run.path, recipe.preset
     res = describe_sample(df, recipe, time.time() - t_start)
+    res.update(model=recipe.model, reference="test")  # issue 20: the family, and the validation region as test
 
     _show(f"Table 1 (preset {preset}; events/jets in our sample, weighted = sum of event weights):",
           evaluate.table1(df, out))
@@ -178,7 +201,7 @@ def main(argv: list[str] | None = None) -> dict:
     sp = {}
     sp["template"], dressed = evaluate.template_scores(jets, tmpl, recipe, regions)
     masses = {r: {"Template": dressed[r]} for r in regions}
-    if recipe.variants:
+    if recipe.variants or (recipe.model == "flow" and not args.no_gan):
         res.update(gans(recipe, jets, regions, sp, masses, out))
     res["separation_power"] = sp
     _show(f"Separation power (section 3.3: 8 equal-statistics regions x {recipe.mass_bins} mass bins; preset "

@@ -5,10 +5,12 @@ epoch with the best early-stopping value is kept ("Adam optimizer with early sto
 
     python papers/lin_bhimji_nachman/train.py --preset quick --out runs/lbn
     python papers/lin_bhimji_nachman/train.py --resume --out runs/lbn      # continue with the run's own recipe
+    python papers/lin_bhimji_nachman/train.py --model flow --out runs/lbn_flow   # our conditional spline flow
 
 Each initialisation is a ``gan4hep.runs.Run`` in ``OUT/runs/<variant>_<noise>_<i>/``; OUT itself holds the
 recipe (recipe.json), the input (input.json) and the summary (training.json). templates.py runs this as part of
-the full reproduction.
+the full reproduction. ``--model flow`` trains our conditional normalising flow (not in the paper; issue 20) instead:
+``n_init`` flows in ``OUT/runs/flow_<i>/`` with the same data, split, per-epoch selection and evaluation.
 """
 
 from __future__ import annotations
@@ -29,10 +31,16 @@ from gan4hep.models import GAN, steps_per_epoch
 from gan4hep.recipes import deviations, from_dict, override, select, to_dict
 from gan4hep.runs import Run
 from papers.lin_bhimji_nachman import data, model, observables
-from papers.lin_bhimji_nachman.recipe import NOISES, PAPER, PRESETS, TARGETS, VARIANTS, Recipe
+from papers.lin_bhimji_nachman.recipe import MODELS, NOISES, PAPER, PRESETS, TARGETS, VARIANTS, Recipe, presets
 
-__all__ = ["add_arguments", "user_errors", "recipe_from_args", "start", "load_data", "initialisation_seed", "evaluation",
-           "train_one", "train_all", "main"]
+__all__ = ["add_arguments", "user_errors", "recipe_from_args", "start", "load_data", "initialisation_seed",
+           "evaluation", "members", "train_one", "train_all", "main", "ADDED_FIELDS", "FLOW_KEY"]
+
+#: Recipe fields added after runs were made (issue 20): an older run's recipe.json lacks them and reads them as
+#: PAPER's values (``_compatible``).
+ADDED_FIELDS = ("model", "flow_transforms", "flow_bins", "flow_hidden", "flow_blocks", "flow_tail_bound", "lr_flow")
+#: The (variant, noise) key of the flow in ``train_all``'s result: its runs live in ``OUT/runs/flow_<i>/``.
+FLOW_KEY = ("flow", "")
 
 
 # ---- the command line (shared with templates.py) ---------------------------------------------------------------
@@ -40,6 +48,16 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The options of train.py and templates.py (one meaning each across the project)."""
     p.add_argument("--preset", choices=sorted(PRESETS), default="quick",
                    help="paper: the paper's statistics and 10 initialisations; quick: ~20 min on 2 cores")
+    p.add_argument("--model", choices=list(MODELS), default=None,
+                   help="gan: the paper's conditional GANs (default); flow: our conditional rational-quadratic spline "
+                        "flow (recipe.FLOW_PRESETS) on the same data, split, selection and evaluation")
+    p.add_argument("--flow-transforms", type=int, default=None, help="flow: spline steps")
+    p.add_argument("--flow-bins", type=int, default=None, help="flow: spline bins")
+    p.add_argument("--flow-hidden", type=int, default=None, help="flow: conditioner width")
+    p.add_argument("--flow-blocks", type=int, default=None, help="flow: conditioner residual blocks")
+    p.add_argument("--flow-tail-bound", type=float, default=None,
+                   help="flow: spline interval half-width (standardised target)")
+    p.add_argument("--lr-flow", type=float, default=None, help="flow: Adam learning rate (cosine decay)")
     p.add_argument("--out", type=Path, default=Path("runs/lin_bhimji_nachman"), help="run folder")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out with its own stored recipe (recipe options are then ignored)")
@@ -80,7 +98,9 @@ def recipe_from_args(args: argparse.Namespace) -> Recipe:
         gan4hep.errors.InputError: an unusable value (e.g. ``--epochs 0``).
     """
     variants = () if getattr(args, "no_gan", False) else args.variant
-    return override(select(PRESETS, args.preset), seed=args.seed, events=args.events,
+    base = select(presets(getattr(args, "model", None) or "gan"), args.preset)
+    flow = {k: getattr(args, k, None) for k in ADDED_FIELDS if k != "model"}
+    return override(base, **flow, seed=args.seed, events=args.events,
                     variants=None if variants is None else tuple(variants),
                     noises=None if args.noise is None else tuple(args.noise), target=args.target,
                     n_init=args.n_init, epochs=args.epochs, batch_size=args.batch_size,
@@ -99,7 +119,7 @@ def start(args: argparse.Namespace) -> tuple[Run, Recipe, Path | None]:
     """
     asked = recipe_from_args(args)
     run = Run(args.out)
-    recipe = from_dict(Recipe, run.start(to_dict(asked), resume=args.resume), base=PAPER)
+    recipe = from_dict(Recipe, run.start(_compatible(to_dict(asked), run), resume=args.resume), base=PAPER)
     if args.resume and recipe != asked:
         ignored = deviations(asked, recipe, label="the run's")
         print(f"resuming {run.path} with its own recipe (preset {recipe.preset}); not applied: {'; '.join(ignored)}")
@@ -119,11 +139,30 @@ def load_data(run: Run, recipe: Recipe, source: Path | None, engine: dict) -> tu
     return df, data.prepare(df, recipe.seed)
 
 
+def _compatible(asked: dict, run: Run) -> dict:
+    """``asked`` (a recipe dict) without the ``ADDED_FIELDS`` that a run made before they existed lacks, where they
+    hold PAPER's values: such a run continues as before."""
+    stored = run.recipe() if run.exists() else {}
+    return {k: v for k, v in asked.items()
+            if not (k in ADDED_FIELDS and stored and k not in stored and v == to_dict(PAPER)[k])}
+
+
 # ---- training ----------------------------------------------------------------------------------------------------
 def initialisation_seed(recipe: Recipe, variant: str, noise: str, i: int) -> int:
     """Seed of initialisation ``i`` of ``variant`` x ``noise``: seed * 1000 + 100 * (variant's position in
-    ``recipe.variants``) + 10 * (noise's position in ``recipe.noises``) + i."""
+    ``recipe.variants``) + 10 * (noise's position in ``recipe.noises``) + i; the flow (``FLOW_KEY``):
+    seed * 1000 + 900 + i."""
+    if (variant, noise) == FLOW_KEY:
+        return recipe.seed * 1000 + 900 + i
     return recipe.seed * 1000 + 100 * recipe.variants.index(variant) + 10 * recipe.noises.index(noise) + i
+
+
+def members(recipe: Recipe) -> list[tuple[str, str]]:
+    """The (variant, noise) pairs a run trains: ``[FLOW_KEY]`` for ``model == "flow"``, else every variant x
+    noise."""
+    if recipe.model == "flow":
+        return [FLOW_KEY]
+    return [(v, n) for v in recipe.variants for n in recipe.noises]
 
 
 def evaluation(jets: dict, recipe: Recipe, seed: int) -> Callable[[GAN], dict]:
@@ -143,15 +182,16 @@ def evaluation(jets: dict, recipe: Recipe, seed: int) -> Callable[[GAN], dict]:
 
 def train_one(recipe: Recipe, variant: str, noise: str, i: int, jets: dict, run: Run,
               verbose: int = 0) -> tuple[GAN, dict]:
-    """Train initialisation ``i`` of ``variant`` x ``noise`` into ``run`` (or continue it; a finished one is only
-    restored). Returns the model with its selected (best early-stopping) epoch loaded, and its record: the
-    separation power per epoch (``history``), the best epoch, whether it started below ``init_threshold``
-    (``kept``), time and divergence.
+    """Train initialisation ``i`` of ``variant`` x ``noise`` (or of the flow, ``FLOW_KEY``) into ``run`` (or
+    continue it; a finished one is only restored). Returns the model with its selected (best early-stopping) epoch
+    loaded, and its record: the separation power per epoch (``history``), the best epoch, whether it started below
+    ``init_threshold`` (``kept``; always True for a flow, the criterion is the paper's for GANs), time and
+    divergence.
 
     ``jets``: ``data.prepare`` output (DataFrames ``train``, ``control_es``, ``validation``).
     """
     seed = initialisation_seed(recipe, variant, noise, i)
-    run.start({**to_dict(recipe), "variant": variant, "noise": noise, "init": i, "init_seed": seed})
+    run.start(_compatible({**to_dict(recipe), "variant": variant, "noise": noise, "init": i, "init_seed": seed}, run))
     if (run / "preprocessing.json").exists():
         target_p, context_p = run.load_preprocessing("preprocessing"), run.load_preprocessing("context_preprocessing")
     else:
@@ -161,7 +201,11 @@ def train_one(recipe: Recipe, variant: str, noise: str, i: int, jets: dict, run:
     x, c = model.training_arrays(jets["train"], recipe.target, target_p, context_p)
     spe = steps_per_epoch(len(x), recipe.batch_size)
 
+    is_flow = (variant, noise) == FLOW_KEY
+
     def build() -> GAN:
+        if is_flow:
+            return model.build_flow(recipe, target_p, context_p, steps=recipe.epochs * spe)
         return model.build(recipe, variant, noise, target_p, context_p, seed=seed)
 
     results = run.results()
@@ -183,7 +227,7 @@ def train_one(recipe: Recipe, variant: str, noise: str, i: int, jets: dict, run:
     best = min(history, key=lambda h: h["sp_control_es"])
     record = {"variant": variant, "noise": noise, "seed": seed, "target": recipe.target, "history": history,
               "best_epoch": best["epoch"], "best": best, "initial": history[0],
-              "kept": history[0]["sp_validation"] < recipe.init_threshold, "seconds": seconds,
+              "kept": is_flow or history[0]["sp_validation"] < recipe.init_threshold, "seconds": seconds,
               "steps_per_epoch": spe, "diverged": diverged}
     run.update_results(completed=True, best_epoch=record["best_epoch"], kept=record["kept"])
     return gan, record
@@ -191,24 +235,23 @@ def train_one(recipe: Recipe, variant: str, noise: str, i: int, jets: dict, run:
 
 def train_all(recipe: Recipe, jets: dict, out: Path, log: Callable[[str], None] = print,
               verbose: int = 0) -> dict[tuple[str, str], list[tuple[GAN, dict]]]:
-    """All ``recipe.variants`` x ``recipe.noises`` x ``recipe.n_init`` initialisations, each in
-    ``OUT/runs/<variant>_<noise>_<i>``; writes the records to ``OUT/training.json``.
-    Returns {(variant, noise): [(model, record), ...]}."""
+    """All ``recipe.variants`` x ``recipe.noises`` x ``recipe.n_init`` initialisations (or ``n_init`` flows), each
+    in ``OUT/runs/<variant>_<noise>_<i>`` (``OUT/runs/flow_<i>``); writes the records to ``OUT/training.json``.
+    Returns {(variant, noise): [(model, record), ...]} (the flow's key: ``FLOW_KEY``)."""
     runs = {}
-    for variant in recipe.variants:
-        for noise in recipe.noises:
-            runs[(variant, noise)] = []
-            for i in range(recipe.n_init):
-                run = Run(Path(out) / "runs" / f"{variant}_{noise}_{i}")
-                gan, rec = train_one(recipe, variant, noise, i, jets, run, verbose)
-                h = rec["best"]
-                seconds = "" if rec["seconds"] is None else f" [{rec['seconds']:.0f} s]"
-                log(f"  {variant:7s} {noise:6s} init {i}: start {rec['initial']['sp_validation']:.3f} "
-                    f"({'kept' if rec['kept'] else f'dropped, >= {recipe.init_threshold}'}), best epoch "
-                    f"{rec['best_epoch']:.0f}: S(control ES half) {h['sp_control_es']:.4f}, S(validation) "
-                    f"{h['sp_validation']:.4f}{seconds}" + (f" DIVERGED: {rec['diverged']}" if rec["diverged"] else ""))
-                runs[(variant, noise)].append((gan, rec))
-    io.write_json({"preset": recipe.preset, "recipe": to_dict(recipe),
+    for variant, noise in members(recipe):
+        runs[(variant, noise)] = []
+        for i in range(recipe.n_init):
+            run = Run(Path(out) / "runs" / "_".join(p for p in (variant, noise, str(i)) if p))
+            gan, rec = train_one(recipe, variant, noise, i, jets, run, verbose)
+            h = rec["best"]
+            seconds = "" if rec["seconds"] is None else f" [{rec['seconds']:.0f} s]"
+            log(f"  {variant:7s} {noise:6s} init {i}: start {rec['initial']['sp_validation']:.3f} "
+                f"({'kept' if rec['kept'] else f'dropped, >= {recipe.init_threshold}'}), best epoch "
+                f"{rec['best_epoch']:.0f}: S(control ES half) {h['sp_control_es']:.4f}, S(validation) "
+                f"{h['sp_validation']:.4f}{seconds}" + (f" DIVERGED: {rec['diverged']}" if rec["diverged"] else ""))
+            runs[(variant, noise)].append((gan, rec))
+    io.write_json({"preset": recipe.preset, "model": recipe.model, "recipe": to_dict(recipe),
                    "runs": [rec for pairs in runs.values() for _, rec in pairs]}, Path(out) / "training.json")
     return runs
 
