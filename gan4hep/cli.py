@@ -441,6 +441,8 @@ def cmd_train(args):
     from .preprocessing import MinMax, Pipeline
     from .runs import Run, RunMismatch
 
+    if args.deterministic:
+        training.set_deterministic()
     options = {k: getattr(args, k) for k in ("model", "flow_steps", "bins", "steps", "batch_size", "latent_dim",
                                              "activation", "objective", "noise", "lr", "beta1", "beta2", "n_critic",
                                              "clip", "regulariser_weight", "ema_decay", "checkpoint_every",
@@ -725,6 +727,8 @@ def make_parser():
     t.add_argument("--strategy", choices=["default", "mirrored"], default="default",
                    help="mirrored: tf.distribute.MirroredStrategy over all GPUs of this host (--batch-size is the "
                         "global batch)")
+    t.add_argument("--deterministic", action="store_true",
+                   help="deterministic TensorFlow ops (for GPUs; a CPU run is bit-reproducible without it)")
     t.set_defaults(func=cmd_train)
 
     g = sub.add_parser("generate", help="sample events from a trained run or a shipped pretrained model")
