@@ -41,7 +41,7 @@ from papers.butter_plehn_winterhalder import data, lhe, model, published  # noqa
 from papers.butter_plehn_winterhalder import observables as obs  # noqa: E402
 from papers.butter_plehn_winterhalder.recipe import PAPER, Recipe, label  # noqa: E402
 
-MMD, NO_MMD, TRUTH = "GAN (MMD)", "GAN (no MMD)", "Truth"
+MMD, NO_MMD, TRUTH, FLOW = "GAN (MMD)", "GAN (no MMD)", "Truth", "Flow"
 
 
 # ---- the run ----------------------------------------------------------------------------------------------------
@@ -110,6 +110,26 @@ def network_parameters_table(recipe: Recipe, results: dict, stem: Path, preset: 
     ]
     df = pd.DataFrame(rows, columns=["parameter", "this run", "paper preset", "published (slides)"]).astype(str)
     return _write_table(df, stem, preset, "Network parameters: this run, the paper preset, and the published table")
+
+
+def flow_parameters_table(recipe: Recipe, results: dict, model_file: Path, stem: Path, preset: str) -> pd.DataFrame:
+    """network_parameters.csv/.md of a flow run (not in the paper): its configuration, the trainable weights of
+    the exported flow (counted from ``model_file``) and its file size."""
+    from gan4hep.networks import count_trainable
+
+    sampler = load_sampler(model_file)
+    seconds = results.get("train_seconds")
+    rows = [("Model", "spline coupling flow on 16 decay coordinates (model.FLOW_COLUMNS) + DecayChain + OnShell"),
+            ("Coupling steps / bins / tail bound", f"{recipe.flow_transforms} / {recipe.flow_bins} / "
+                                                   f"{recipe.flow_tail_bound:g}"),
+            ("Conditioner", f"ResidualNet {recipe.flow_hidden} units x {recipe.flow_blocks} blocks"),
+            ("Trainable weights", count_trainable(sampler.transform)),
+            ("model.keras size", f"{model_file.stat().st_size / 1e6:.2f} MB"),
+            ("Batch size / steps", f"{recipe.batch_size} / {recipe.steps}"),
+            ("Training time", f"{seconds / 60:.1f} min (this machine)" if seconds else "n/a"),
+            ("Size of training data", recipe.train_events)]
+    df = pd.DataFrame(rows, columns=["parameter", "this run"]).astype(str)
+    return _write_table(df, stem, preset, "Flow parameters (not in the paper)")
 
 
 def _architecture(generator) -> tuple[int, int, int | list[int], int]:
@@ -385,7 +405,7 @@ def evaluate_run(run, baseline=None, out=None, n_events: int | None = None, clas
     out.mkdir(parents=True, exist_ok=True)
     recipe, results = load_recipe(run), run.results()
     preset = label(recipe)
-    name = MMD if recipe.use_mmd else NO_MMD
+    name = FLOW if recipe.model == "flow" else MMD if recipe.use_mmd else NO_MMD
     steps = results.get("selected_step") if results.get("selected_step") is not None else results.get("trained_steps")
     _, truth = data.load_events(recipe, jobs)
     n = int(n_events or len(truth))
@@ -395,7 +415,10 @@ def evaluate_run(run, baseline=None, out=None, n_events: int | None = None, clas
     truth_t, gens_t = obs.table(truth), {k: obs.table(v) for k, v in gens.items()}
     fits = {TRUTH: obs.peaks(truth), **{k: obs.peaks(v) for k, v in gens.items()}}
 
-    network_parameters_table(recipe, results, out / "network_parameters", preset)
+    if recipe.model == "gan":
+        network_parameters_table(recipe, results, out / "network_parameters", preset)
+    else:
+        flow_parameters_table(recipe, results, run / Run.MODEL, out / "network_parameters", preset)
     particle_distributions_figure(truth_t, gens_t, out / "distributions_particles")
     candidate_distributions_figure(truth_t, gens_t, out / "distributions_candidates")
     mass_peaks_figure(truth_t, gens_t, fits, out / "mass_peaks")
@@ -412,7 +435,7 @@ def evaluate_run(run, baseline=None, out=None, n_events: int | None = None, clas
         trained_steps=results.get("trained_steps"), selected_step=results.get("selected_step"),
         deviations_from_paper=recipes.deviations(recipe, PAPER), n_train=recipe.train_events,
         n_validation=results.get("n_validation", 0), training_seconds=results.get("train_seconds"),
-        mass_peaks=fits, momentum_balance=momentum_balance_summary(truth, gens),
+        model=recipe.model, reference="test", mass_peaks=fits, momentum_balance=momentum_balance_summary(truth, gens),
         width_comparison=None if widths is None else widths.to_dict(orient="records"),
         corr_pt_t_pt_b_median_abs_rel_diff=rel_corr,
         bulk_mean_abs_dev_all_observables=float(np.mean([v["mean_abs_dev"] for v in per_obs.values()])),

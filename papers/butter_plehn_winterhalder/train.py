@@ -3,12 +3,15 @@
     python papers/butter_plehn_winterhalder/train.py --preset quick --baseline --out runs/bpw_quick
     python papers/butter_plehn_winterhalder/train.py --preset paper --baseline --out runs/bpw_paper   # GPU
     python papers/butter_plehn_winterhalder/train.py --resume --out runs/bpw_quick   # continue as it was started
+    python papers/butter_plehn_winterhalder/train.py --preset quick --model flow --out runs/bpw_flow  # our flow
 
 The parton sample is generated with data_prep.ttbar_partons (or read with --input). --no-mmd trains without the MMD
 term; --baseline trains the no-MMD twin into OUT/no_mmd as well, so the evaluation shows what the MMD term does.
 The quick preset uses the same networks with far fewer steps and events and switches on named options that are
 not in the paper (batch 256, lambda_G 10, extra MMD kernel widths, a compressed learning-rate decay, checkpoint
-selection on a validation sample); every setting that differs from the paper's recipe (recipe.PAPER) is printed,
+selection on a validation sample); ``--model flow`` trains our normalising flow instead (not in the paper; a spline
+coupling flow on decay coordinates, recipe.FLOW_PRESETS) on the same sample, split, selection and evaluation; every
+setting that differs from the paper's recipe (recipe.PAPER) is printed,
 and the run's recipe is stored in OUT/recipe.json. It does not reach the paper's precision.
 """
 
@@ -26,8 +29,10 @@ import numpy as np  # noqa: E402
 from gan4hep import recipes, training  # noqa: E402
 from gan4hep.runs import Run, RunMismatch  # noqa: E402
 from papers.butter_plehn_winterhalder import data, evaluate, model, observables  # noqa: E402
-from papers.butter_plehn_winterhalder.recipe import PAPER, PRESETS, Recipe, label, validate  # noqa: E402
+from papers.butter_plehn_winterhalder.recipe import MODELS, PAPER, Recipe, label, presets, validate  # noqa: E402
 
+#: Recipe fields added after runs were made (issue 20): a stored recipe without them is read with the defaults.
+ADDED_FIELDS = ("model", "flow_transforms", "flow_bins", "flow_hidden", "flow_blocks", "flow_tail_bound")
 KEEP_CHECKPOINTS = 2  # newest periodic checkpoints kept in RUN/checkpoints (besides best.npz)
 
 
@@ -39,7 +44,15 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Recip
         SystemExit: an unusable option value (one line, as argparse does).
     """
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", choices=sorted(PRESETS), default="quick")
+    p.add_argument("--preset", choices=["paper", "quick"], default="quick")
+    p.add_argument("--model", choices=list(MODELS), default="gan",
+                   help="gan: the paper's GAN (default); flow: our spline coupling flow on decay coordinates with the "
+                        "flow preset (recipe.FLOW_PRESETS), the same data, split, selection and evaluation")
+    p.add_argument("--flow-transforms", type=int, help="flow: coupling steps")
+    p.add_argument("--flow-bins", type=int, help="flow: spline bins")
+    p.add_argument("--flow-hidden", type=int, help="flow: conditioner width")
+    p.add_argument("--flow-blocks", type=int, help="flow: conditioner residual blocks")
+    p.add_argument("--flow-tail-bound", type=float, help="flow: spline interval half-width (standardised space)")
     p.add_argument("--out", required=True, help="run folder")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out with its own stored recipe (the preset and recipe options given "
@@ -88,14 +101,16 @@ def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, Recip
     args = p.parse_args(argv)
 
     recipe = recipes.override(
-        recipes.select(PRESETS, args.preset), seed=args.seed, sample_seed=args.sample_seed,
+        recipes.select(presets(args.model), args.preset), seed=args.seed, sample_seed=args.sample_seed,
         input=str(Path(args.input).resolve()) if args.input else None, train_events=args.train_events,
         test_events=args.test_events, steps=args.steps, batch_size=args.batch_size, kernel=args.kernel,
         widths=None if args.widths is None else tuple(args.widths), mmd_weight=args.mmd_weight,
         reg_weight=args.reg_weight, lr=args.lr, decay=args.decay, decay_steps=args.decay_steps, init=args.init,
         component_mmd=args.component_mmd, select_best=args.select_best,
         mmd_extra_widths=None if args.mmd_extra_widths is None else tuple(args.mmd_extra_widths),
-        use_mmd=False if args.no_mmd else None, jit_compile=False if args.no_xla else None)
+        use_mmd=False if args.no_mmd else None, jit_compile=False if args.no_xla else None,
+        flow_transforms=args.flow_transforms, flow_bins=args.flow_bins, flow_hidden=args.flow_hidden,
+        flow_blocks=args.flow_blocks, flow_tail_bound=args.flow_tail_bound)
     if args.ema_decay is not None:
         recipe = dataclasses.replace(recipe, ema_decay=args.ema_decay or None)  # 0 switches it off
     recipe = dataclasses.replace(recipe, steps_per_epoch=min(recipe.steps_per_epoch, recipe.steps))
@@ -116,8 +131,13 @@ def start(run: Run, recipe: Recipe, resume: bool) -> Recipe:
     if (run / "config.json").exists() and not run.exists():
         raise SystemExit(f"train.py: error: {run.path} holds a run of the former layout (config.json); "
                          "use a new --out")
+    asked = recipes.to_dict(recipe)
+    if run.exists():  # a run made before the flow fields existed: its missing fields are the defaults
+        old = run.recipe()
+        asked = {k: v for k, v in asked.items()
+                 if not (k in ADDED_FIELDS and k not in old and v == getattr(PAPER, k))}
     try:
-        stored = run.start(recipes.to_dict(recipe), resume=resume)
+        stored = run.start(asked, resume=resume)
     except (RunMismatch, FileNotFoundError) as err:
         raise SystemExit(f"train.py: error: {err}") from None
     return recipes.from_dict(Recipe, stored, base=PAPER)
@@ -138,11 +158,17 @@ def fit(recipe: Recipe, run: Run, x_train: np.ndarray) -> training.Trained:
     if recipe.select_best:
         x_fit, x_val = data.validation_split(x_train)
         reference = observables.masses(x_val)
-    pipeline = model.preprocessing()
+    if recipe.model == "flow":
+        coordinates = model.decay_coordinates(x_fit)
+        pipeline = model.flow_preprocessing(coordinates)
+        x_model, build = pipeline.transform(coordinates), lambda: model.build_flow(recipe, pipeline)
+    else:
+        pipeline = model.preprocessing()
+        x_model, build = pipeline.transform(x_fit), lambda: model.build_gan(recipe)
     run.save_preprocessing(pipeline)
 
     trained = training.train(
-        lambda: model.build_gan(recipe), pipeline.transform(x_fit).astype(np.float32), run,
+        build, x_model.astype(np.float32), run,
         steps=recipe.steps, batch_size=recipe.batch_size, seed=recipe.seed, steps_per_epoch=recipe.steps_per_epoch,
         checkpoint_every=recipe.checkpoint_every, keep_checkpoints=KEEP_CHECKPOINTS,
         evaluate=lambda gan: observables.peak_summary(gan, reference=reference), eval_every=recipe.eval_every,
@@ -153,8 +179,8 @@ def fit(recipe: Recipe, run: Run, x_train: np.ndarray) -> training.Trained:
               f"{trained.best_value:.4f}, {len(x_train) - len(x_fit)} validation events)")
     trained.model.export(run / Run.MODEL)
     evaluate.training_curves(run)
-    print(f"[{label(recipe)}] {'with' if recipe.use_mmd else 'without'} MMD: {trained.final_step} steps in "
-          f"{trained.seconds:.0f} s")
+    what = "flow" if recipe.model == "flow" else f"{'with' if recipe.use_mmd else 'without'} MMD"
+    print(f"[{label(recipe)}] {what}: {trained.final_step} steps in {trained.seconds:.0f} s")
     return trained
 
 
@@ -174,7 +200,7 @@ def main(argv: list[str] | None = None) -> None:
     x_train, _ = data.load_events(recipe, args.jobs)
     fit(recipe, run, x_train)
     baseline = None
-    if args.baseline and recipe.use_mmd:
+    if args.baseline and recipe.use_mmd and recipe.model == "gan":
         twin = Run(run / "no_mmd")
         twin_recipe = start(twin, dataclasses.replace(recipe, use_mmd=False), args.resume and twin.exists())
         fit(twin_recipe, twin, x_train)
