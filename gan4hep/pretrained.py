@@ -37,7 +37,7 @@ import pandas as pd
 from .errors import InputError
 
 __all__ = ["ROOT", "Pretrained", "available", "get", "reference_statistics", "check_reference", "QUANTILES",
-           "sha256"]
+           "measure_reference", "write_shipped", "sha256"]
 
 #: The folder of the shipped models (package data).
 ROOT = Path(__file__).resolve().parent / "pretrained_models"
@@ -264,3 +264,49 @@ def check_reference(df: pd.DataFrame, reference: Mapping[str, Any]) -> list[str]
             if not abs(got[f][key] - value) <= limit:
                 failures.append(f"{f} {key}: {got[f][key]:.6g}, reference {value:.6g} (allowed +- {limit:.3g})")
     return failures
+
+
+def measure_reference(item: Pretrained, sampler, events: int, seed: int, test_events: int, test_seed: int,
+                      tolerance: Mapping[str, float], columns: list[str]) -> tuple[pd.DataFrame, dict, tuple]:
+    """Draw a model's reference sample and time it, for a card (what every paper's ``pretrained.py`` ships).
+
+    Args:
+        item: the model about to be shipped (its card names the features and any context).
+        sampler: ``item.load()`` (loaded once; a first small draw traces the graph and is not timed).
+        events, seed: size and seed of the reference draw.
+        test_events, test_seed: the fresh draw the test makes (recorded on the card).
+        tolerance: ``{"mean": ..., "quantile": ...}`` in reference standard deviations.
+        columns: the columns whose statistics enter the reference table.
+
+    Returns:
+        ``(ref_events, reference, seconds)``: the drawn events, the card's ``reference`` entry (``check_reference``
+        reads it) and ``(wall, cpu)`` seconds per million events.
+    """
+    import time
+
+    item.generate(1000, seed=1, sampler=sampler)  # graph tracing, not timed
+    t0, c0 = time.perf_counter(), time.process_time()
+    ref_events = item.generate(events, seed=seed, sampler=sampler)
+    per_million = 1e6 / events
+    seconds = ((time.perf_counter() - t0) * per_million, (time.process_time() - c0) * per_million)
+    reference = {"events": events, "seed": seed, "chunk": CHUNK, "test_events": test_events, "test_seed": test_seed,
+                 "tolerance": {**tolerance, "unit": "reference standard deviation"},
+                 "statistics": reference_statistics(ref_events, list(columns))}
+    return ref_events, reference, seconds
+
+
+def write_shipped(target: Path, model_file: Path, card: Mapping[str, Any], model_card: str) -> Path:
+    """Write a shipped model's folder: ``model.keras`` (a copy of ``model_file``), ``card.json`` and
+    ``MODEL_CARD.md``, each atomically; returns ``target``."""
+    import shutil
+
+    from .io import atomic_path, write_json
+
+    target = Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    with atomic_path(target / "model.keras") as tmp:
+        shutil.copyfile(model_file, tmp)
+    write_json(card, target / "card.json")
+    with atomic_path(target / "MODEL_CARD.md") as tmp:
+        Path(tmp).write_text(model_card)
+    return target

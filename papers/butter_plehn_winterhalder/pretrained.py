@@ -19,15 +19,13 @@ import argparse
 import datetime
 import json
 import platform
-import shutil
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from gan4hep import pretrained
-from gan4hep.io import atomic_path, markdown_table, write_json
+from gan4hep.io import markdown_table
 from gan4hep.runs import Run
 
 from papers.butter_plehn_winterhalder import observables as obs
@@ -232,28 +230,14 @@ def ship(kind: str, run_path: Path, spread_runs: list[Path] = (), target: Path |
     if not (run / Run.MODEL).exists():
         raise FileNotFoundError(f"{run.path}: no {Run.MODEL}; train the run first")
     item = pretrained.Pretrained(f"{PAPER_NAME}:{kind}", run.path, {"features": list(COLUMNS)})
-    sampler = item.load()
-    item.generate(1000, seed=1, sampler=sampler)  # graph tracing, not timed
-    t0, c0 = time.perf_counter(), time.process_time()
-    ref_events = item.generate(REFERENCE_EVENTS, seed=REFERENCE_SEED, sampler=sampler)
-    per_million = 1e6 / REFERENCE_EVENTS
-    seconds = ((time.perf_counter() - t0) * per_million, (time.process_time() - c0) * per_million)
-    reference = {"events": REFERENCE_EVENTS, "seed": REFERENCE_SEED, "chunk": pretrained.CHUNK,
-                 "test_events": TEST_EVENTS, "test_seed": TEST_SEED,
-                 "tolerance": {**TOLERANCE[kind], "unit": "reference standard deviation"},
-                 "statistics": pretrained.reference_statistics(ref_events, list(COLUMNS))}
+    ref_events, reference, seconds = pretrained.measure_reference(
+        item, item.load(), REFERENCE_EVENTS, REFERENCE_SEED, TEST_EVENTS, TEST_SEED, TOLERANCE[kind], list(COLUMNS))
     fractions = obs.peak_fractions(obs.masses(ref_events.to_numpy()))
     peaks = {"W_within_5GeV": fractions["W_within_5GeV"], "top_within_5GeV": fractions["top_within_5GeV"],
              "tolerance": PEAK_FRACTION_TOLERANCE}
     extremes = {c: float(np.abs(ref_events[c]).max()) for c in COLUMNS}
     card = build_card(kind, run, seconds, reference, peaks, list(spread_runs), extremes)
-    target.mkdir(parents=True, exist_ok=True)
-    with atomic_path(target / "model.keras") as tmp:
-        shutil.copyfile(run / Run.MODEL, tmp)
-    write_json(card, target / "card.json")
-    with atomic_path(target / "MODEL_CARD.md") as tmp:
-        Path(tmp).write_text(model_card(card))
-    return target
+    return pretrained.write_shipped(target, run / Run.MODEL, card, model_card(card))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -21,15 +21,13 @@ import argparse
 import datetime
 import json
 import platform
-import shutil
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from gan4hep import pretrained
-from gan4hep.io import atomic_path, markdown_table, write_json
+from gan4hep.io import markdown_table
 from gan4hep.runs import Run
 
 from papers.lebese_ruan import data, train
@@ -252,24 +250,10 @@ def ship(run_path: Path, target: Path | None = None, others: list[Path] = ()) ->
             raise ValueError(f"{o.path}: not a run of the same model and preset as {run.path}")
     target = Path(target) if target is not None else TARGETS[kind]
     item = pretrained.Pretrained(f"lebese_ruan:{kind}", run.path, {"features": list(FEATURES)})
-    sampler = item.load()
-    item.generate(1000, seed=1, sampler=sampler)  # graph tracing, not timed
-    t0, c0 = time.perf_counter(), time.process_time()
-    ref_events = item.generate(REFERENCE_EVENTS, seed=REFERENCE_SEED, sampler=sampler)
-    per_million = 1e6 / REFERENCE_EVENTS
-    seconds = ((time.perf_counter() - t0) * per_million, (time.process_time() - c0) * per_million)
-    reference = {"events": REFERENCE_EVENTS, "seed": REFERENCE_SEED, "chunk": pretrained.CHUNK,
-                 "test_events": TEST_EVENTS, "test_seed": TEST_SEED,
-                 "tolerance": {**TOLERANCE, "unit": "reference standard deviation"},
-                 "statistics": pretrained.reference_statistics(ref_events, list(FEATURES))}
+    _, reference, seconds = pretrained.measure_reference(item, item.load(), REFERENCE_EVENTS, REFERENCE_SEED,
+                                                         TEST_EVENTS, TEST_SEED, TOLERANCE, list(FEATURES))
     card = build_card(run, seconds, reference, other_runs)
-    target.mkdir(parents=True, exist_ok=True)
-    with atomic_path(target / "model.keras") as tmp:
-        shutil.copyfile(run / Run.MODEL, tmp)
-    write_json(card, target / "card.json")
-    with atomic_path(target / "MODEL_CARD.md") as tmp:
-        Path(tmp).write_text(model_card(card))
-    return target
+    return pretrained.write_shipped(target, run / Run.MODEL, card, model_card(card))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -23,15 +23,13 @@ import argparse
 import datetime
 import json
 import platform
-import shutil
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from gan4hep import pretrained
-from gan4hep.io import atomic_path, markdown_table, write_json
+from gan4hep.io import atomic_path, markdown_table
 from gan4hep.runs import Run
 from papers.lin_bhimji_nachman import data, model
 
@@ -286,22 +284,10 @@ def ship(kind: str, run_path: Path, spread_runs: list[Path] = (), target: Path =
              "derived": [{"name": "mass", "product": ["m_over_pt", "pt"], "min": 0.0}]}
     staging = pretrained.Pretrained(f"lin_bhimji_nachman:{kind}", out, card0)
     sampler = pretrained.Pretrained(staging.name, member, card0).load()
-    staging.generate(1000, seed=1, sampler=sampler)  # graph tracing, not timed
-    t0, c0 = time.perf_counter(), time.process_time()
-    ref_events = staging.generate(REFERENCE_EVENTS, seed=REFERENCE_SEED, sampler=sampler)
-    per_million = 1e6 / REFERENCE_EVENTS
-    seconds = ((time.perf_counter() - t0) * per_million, (time.process_time() - c0) * per_million)
-    reference = {"events": REFERENCE_EVENTS, "seed": REFERENCE_SEED, "chunk": pretrained.CHUNK,
-                 "test_events": TEST_EVENTS, "test_seed": TEST_SEED,
-                 "tolerance": {**TOLERANCE, "unit": "reference standard deviation"},
-                 "statistics": pretrained.reference_statistics(ref_events, ["m_over_pt", "mass"])}
+    _, reference, seconds = pretrained.measure_reference(staging, sampler, REFERENCE_EVENTS, REFERENCE_SEED,
+                                                         TEST_EVENTS, TEST_SEED, TOLERANCE, ["m_over_pt", "mass"])
     card = build_card(kind, run, member, record, context, seconds, reference, [run.path, *map(Path, spread_runs)])
-    with atomic_path(out / "model.keras") as tmp:
-        shutil.copyfile(member / Run.MODEL, tmp)
-    write_json(card, out / "card.json")
-    with atomic_path(out / "MODEL_CARD.md") as tmp:
-        Path(tmp).write_text(model_card(card))
-    return out
+    return pretrained.write_shipped(out, member / Run.MODEL, card, model_card(card))
 
 
 def main(argv: list[str] | None = None) -> None:
