@@ -13,7 +13,7 @@ import keras
 import numpy as np
 from keras import ops
 
-__all__ = ["TrainableSwish", "CircleDense", "OnShell", "DileptonFeatures"]
+__all__ = ["TrainableSwish", "CircleDense", "OnShell", "DileptonFeatures", "TTbarDecayChain"]
 
 #: A backend tensor (``tf.Tensor`` under TensorFlow) or a ``KerasTensor`` while a model is built.
 Tensor = Any
@@ -190,6 +190,85 @@ class DileptonFeatures(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         return (input_shape[0], 8)
+
+
+@keras.saving.register_keras_serializable(package="gan4hep")
+class TTbarDecayChain(keras.layers.Layer):
+    """(batch, 16) ``gan4hep.physics.TTBAR_DECAY_COORDINATES`` -> (batch, 24) four-vectors in GeV (px, py, pz, E of
+    q, q', b from the top, then from the anti-top).
+
+    The tops from (px, py, y, m) with the ttbar pT = 0, t -> W b and W -> q q' as two-body decays in the rest frames
+    (momenta from the masses, light quarks massless in the W decay, directions from the angles), boosted to the
+    lab, then ``OnShell`` on the 18
+    three-momenta. Masses come from the ``u`` variables through the inverse Breit-Wigner CDF, clamped so that every
+    decay is allowed (m_W >= 1 GeV, m_t >= m_W + m_b + 0.1 GeV); each top's rapidity is clipped at the kinematic
+    limit of ``beam_energy``. No weights: the output layer of a flow on decay coordinates (Butter, Plehn &
+    Winterhalder's ttbar -> 6 quarks, papers/butter_plehn_winterhalder, issue 20). Inverse:
+    ``gan4hep.physics.ttbar_decay_coordinates``.
+
+    Args:
+        masses: the 6 quark masses [GeV] in the event's order (the b masses at indices 2 and 5).
+        w_pole, t_pole: (pole mass, width) [GeV] of the W and the top (the ``u`` map).
+        beam_energy: [GeV], the largest top energy.
+        u_eps: each ``u`` is clamped to [u_eps, 1 - u_eps].
+    """
+
+    def __init__(self, masses: "list[float]", w_pole: "tuple[float, float]", t_pole: "tuple[float, float]",
+                 beam_energy: float, u_eps: float = 1e-6, **kwargs):
+        super().__init__(**kwargs)
+        self.masses = [float(m) for m in masses]
+        self.w_pole = [float(v) for v in w_pole]
+        self.t_pole = [float(v) for v in t_pole]
+        self.beam_energy = float(beam_energy)
+        self.u_eps = float(u_eps)
+        self.on_shell = OnShell(self.masses, name="on_shell")
+
+    def build(self, input_shape: Shape) -> None:
+        self.on_shell.build((input_shape[0], 18))
+        self.built = True
+
+    def _mass(self, u: Tensor, pole: "list[float]") -> Tensor:
+        u = ops.clip(u, self.u_eps, 1.0 - self.u_eps)
+        return pole[0] + 0.5 * pole[1] * ops.tan(math.pi * (u - 0.5))
+
+    @staticmethod
+    def _direction(cos: Tensor, phi: Tensor) -> Tensor:
+        cos = ops.clip(cos, -1.0, 1.0)
+        sin = ops.sqrt(ops.maximum(1.0 - cos * cos, 0.0))
+        return ops.stack([sin * ops.cos(phi), sin * ops.sin(phi), cos], axis=-1)
+
+    def call(self, inputs: Tensor) -> Tensor:
+        from .physics import TTBAR_DECAY_COORDINATES, boost
+
+        x = {c: inputs[:, i] for i, c in enumerate(TTBAR_DECAY_COORDINATES)}
+        out = []
+        for side, sign, m_b in ((1, 1.0, self.masses[2]), (2, -1.0, self.masses[5])):
+            m_w = ops.maximum(self._mass(x[f"u_W{side}"], self.w_pole), 1.0)
+            m_t = ops.maximum(self._mass(x[f"u_t{side}"], self.t_pole), m_w + m_b + 0.1)
+            px, py = sign * x["px_t1"], sign * x["py_t1"]
+            mt_perp = ops.sqrt(m_t * m_t + px * px + py * py)
+            # kinematic limit: no top above the beam energy, |y| <= acosh(E_beam / m_T)
+            ratio = ops.maximum(self.beam_energy / mt_perp, 1.0)
+            y_max = ops.log(ratio + ops.sqrt(ops.maximum(ratio * ratio - 1.0, 0.0)))
+            y = ops.clip(x[f"y_t{side}"], -y_max, y_max)
+            t_e, t_p = mt_perp * ops.cosh(y), ops.stack([px, py, mt_perp * ops.sinh(y)], axis=-1)
+            lam = ops.maximum(ops.square(m_t * m_t - m_w * m_w - m_b * m_b) - 4.0 * m_w * m_w * m_b * m_b, 0.0)
+            k = ops.sqrt(lam) / (2.0 * m_t)
+            w_e, w_p = boost(ops.sqrt(m_w * m_w + k * k),
+                             k[:, None] * self._direction(x[f"cos_W{side}"], x[f"phi_W{side}"]), t_e, t_p, m_t,
+                             lib=ops)
+            kq = 0.5 * m_w
+            _, q_p = boost(kq, kq[:, None] * self._direction(x[f"cos_q{side}"], x[f"phi_q{side}"]), w_e, w_p, m_w,
+                           lib=ops)
+            out += [q_p, w_p - q_p, t_p - w_p]
+        return self.on_shell(ops.concatenate(out, axis=-1))
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return (input_shape[0], 24)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "masses": self.masses, "w_pole": self.w_pole, "t_pole": self.t_pole,
+                "beam_energy": self.beam_energy, "u_eps": self.u_eps}
 
 
 # Samplers saved before OnShell moved into the core registered it as "gan4hep_bpw>OnShell".

@@ -24,6 +24,7 @@ __all__ = [
     "sum_vectors", "invariant_mass", "mt_ww", "mt_two_body", "dilepton_features", "DILEPTON_FEATURES",
     "on_shell_energy", "pair_pt", "pair_mass", "mt_ww_polar", "delta_r_from_deltas", "dilepton_features_massless",
     "DILEPTON_UNDERLYING", "dilepton_underlying", "dilepton_features_from_underlying",
+    "boost", "breit_wigner_cdf", "TTBAR_DECAY_COORDINATES", "ttbar_decay_coordinates",
 ]
 
 DILEPTON_FEATURES = ("pt_l0", "pt_l1", "pt_ll", "m_ll", "met", "mt", "dphi_ll", "dr_ll")
@@ -263,3 +264,74 @@ def dilepton_underlying(features: np.ndarray) -> np.ndarray:
     num = (np.sqrt(pt_ll**2 + m_ll**2) + met) ** 2 - pt_ll**2 - met**2 - mt**2
     cos = np.clip(np.divide(num, denom, out=np.ones_like(num), where=denom > 0), -1.0, 1.0)
     return np.stack([pt0, pt1 / pt0, deta, dphi, met, np.arccos(cos)], axis=1)
+
+
+def boost(e: Tensor, p: Tensor, big_e: Tensor, big_p: Tensor, big_m: Tensor, sign: float = 1.0,
+          lib: ModuleType = np) -> tuple[Tensor, Tensor]:
+    """Boost the four-vector ``(e, p)`` by the velocity ``sign * P / E`` of a system ``(E, P, M)``.
+
+    ``sign = +1`` takes a vector from the system's rest frame to the frame the system is given in, ``-1`` the
+    reverse (a pure boost: no rotation).
+
+    Args:
+        e: energies (...,) [GeV]; p: momenta (..., 3).
+        big_e, big_m: the system's energy and mass (...,); big_p: its momentum (..., 3).
+        sign: +1 or -1. lib: ``numpy`` or ``keras.ops``.
+
+    Returns:
+        ``(e', p')`` of the same shapes.
+    """
+    beta = sign * big_p / big_e[..., None]
+    gamma = big_e / big_m
+    bp = lib.sum(beta * p, axis=-1)
+    e2 = gamma * (e + bp)
+    p2 = p + beta * (gamma * gamma / (gamma + 1.0) * bp + gamma * e)[..., None]
+    return e2, p2
+
+
+def breit_wigner_cdf(m: np.ndarray, pole: float, width: float) -> np.ndarray:
+    """u = 1/2 + atan(2 (m - M) / G) / pi in (0, 1): the Breit-Wigner CDF of pole ``M`` and width ``G`` [GeV], which
+    makes a Breit-Wigner-distributed mass uniform. Inverse: m = M + G/2 tan(pi (u - 1/2))."""
+    return 0.5 + np.arctan(2.0 * (np.asarray(m) - pole) / width) / np.pi
+
+
+#: The 16 decay coordinates of a ttbar -> (q q' b)(q q' b) event whose ttbar pT is 0 (Butter, Plehn & Winterhalder's
+#: sample; our flow's variables): px, py of top 1 [GeV] (top 2 has minus them), the rapidities of both tops, the
+#: Breit-Wigner CDFs ``u`` of both top and both W masses, and the directions (cos theta, phi) of each W in its top's
+#: rest frame and of the first quark in its W's rest frame (frames reached by pure boosts from the lab; lab axes).
+TTBAR_DECAY_COORDINATES = ("px_t1", "py_t1", "y_t1", "y_t2", "u_t1", "u_t2", "u_W1", "u_W2",
+                           "cos_W1", "phi_W1", "cos_q1", "phi_q1", "cos_W2", "phi_W2", "cos_q2", "phi_q2")
+
+
+def _mass_np(e, p):
+    return np.sqrt(np.maximum(e * e - np.sum(p * p, axis=-1), 0.0))
+
+
+def ttbar_decay_coordinates(events: np.ndarray, w_pole: tuple[float, float],
+                            t_pole: tuple[float, float]) -> np.ndarray:
+    """``(n, 24)`` ttbar -> 6 quark events -> ``(n, 16)`` ``TTBAR_DECAY_COORDINATES``.
+
+    Args:
+        events: four-vectors (px, py, pz, E) [GeV] of q, q', b from the top, then q, q', b from the anti-top.
+        w_pole, t_pole: (pole mass, width) [GeV] of the W and the top for the ``u`` variables.
+
+    Returns:
+        float64 array; the inverse is ``gan4hep.layers.TTbarDecayChain`` (exact up to rounding for events whose ttbar
+        pT is 0).
+    """
+    p = np.asarray(events, dtype=np.float64).reshape(-1, 6, 4)
+    cols = {}
+    for side, o in ((1, 0), (2, 3)):
+        q, qb, b = p[:, o], p[:, o + 1], p[:, o + 2]
+        w, t = q + qb, q + qb + b
+        m_w, m_t = _mass_np(w[:, 3], w[:, :3]), _mass_np(t[:, 3], t[:, :3])
+        cols[f"y_t{side}"] = 0.5 * np.log((t[:, 3] + t[:, 2]) / (t[:, 3] - t[:, 2]))
+        cols[f"u_t{side}"] = breit_wigner_cdf(m_t, *t_pole)
+        cols[f"u_W{side}"] = breit_wigner_cdf(m_w, *w_pole)
+        if side == 1:
+            cols["px_t1"], cols["py_t1"] = t[:, 0], t[:, 1]
+        for name, child, parent, m_parent in (("W", w, t, m_t), ("q", q, w, m_w)):
+            _, k = boost(child[:, 3], child[:, :3], parent[:, 3], parent[:, :3], m_parent, sign=-1.0)
+            cols[f"cos_{name}{side}"] = k[:, 2] / np.linalg.norm(k, axis=-1)
+            cols[f"phi_{name}{side}"] = np.arctan2(k[:, 1], k[:, 0])
+    return np.stack([cols[c] for c in TTBAR_DECAY_COORDINATES], axis=1)

@@ -48,7 +48,7 @@ def _events(n=3000, seed=0):
         mt = 173.0 + 0.7 * rng.standard_cauchy(n).clip(-20, 20)
         top = np.c_[sign * p_top[:, :2], pz2 * p_top[:, 2], np.zeros(n)]
         top[:, 3] = np.sqrt((top[:, :3] ** 2).sum(1) + mt**2)
-        w, b = _two_body(rng, mt, mw, np.full(n, bpw.M_B))
+        w, b = _two_body(rng, mt, mw, np.full(n, bpw.MASSES[2]))
         q1, q2 = _two_body(rng, mw, np.zeros(n), np.zeros(n))
         w_lab = _boost(w, top)
         out += [_boost(q1, w_lab), _boost(q2, w_lab), _boost(b, top)]

@@ -1,7 +1,7 @@
 """Shipped Butter, Plehn & Winterhalder generators (issue 23): the quick-preset GAN and flow in
 gan4hep/pretrained_models/butter_plehn_winterhalder load, are the files their cards were made from, reproduce the
 reference table and the W / top peak fractions of their cards, emit on-shell four-vectors in GeV, and work through
-``gan4hep generate --pretrained`` (the GAN also with the paper packages unimportable)."""
+``gan4hep generate --pretrained`` (both also with the paper packages unimportable)."""
 
 from __future__ import annotations
 
@@ -85,16 +85,17 @@ def test_cli_generate_pretrained(tmp_path, capsys, kind):
     assert len(df) == 3000 and list(df.columns) == pretrained.get(name).features
 
 
-def test_the_gan_needs_no_paper_package(tmp_path):
-    """The shipped GAN uses only core layers: a fresh interpreter that cannot import papers, data_prep or Pythia
-    generates from it."""
+@pytest.mark.parametrize("kind", KINDS)
+def test_no_paper_package_is_needed(tmp_path, kind):
+    """The shipped models use only core layers (the flow's output layer is gan4hep.layers.TTbarDecayChain): a fresh
+    interpreter that cannot import papers, data_prep or Pythia generates from them."""
     out = tmp_path / "ttbar.parquet"
     code = textwrap.dedent(f"""
         import sys
         for blocked in ("pythia8mc", "fastjet", "data_prep", "papers"):
             sys.modules[blocked] = None
         from gan4hep import cli
-        sys.exit(cli.main(["generate", "--pretrained", {PAPER!r}, "--events", "1000", "--out", {str(out)!r}]))
+        sys.exit(cli.main(["generate", "--pretrained", "{PAPER}:{kind}", "--events", "1000", "--out", {str(out)!r}]))
     """)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]

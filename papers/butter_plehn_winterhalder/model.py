@@ -19,7 +19,8 @@ import numpy as np
 from keras import ops
 
 from gan4hep import networks, objectives, penalties
-from gan4hep.layers import OnShell
+from gan4hep.layers import OnShell, TTbarDecayChain
+from gan4hep.physics import TTBAR_DECAY_COORDINATES, ttbar_decay_coordinates
 from gan4hep.models import GAN
 from gan4hep.noise import NormalNoise
 from gan4hep.preprocessing import Scale
@@ -148,120 +149,42 @@ def build_gan(recipe) -> GAN:
 # ---- the flow (issue 20; not in the paper) ------------------------------------------------------------------------
 # A normalising flow on decay coordinates, our choice: in lab-frame momenta a narrow resonance is a thin curved
 # surface a flow smears (facts file: W/top interquartile ranges of 20-24 GeV after 10 min); in these coordinates
-# each resonance mass is one flow variable and the momenta are rebuilt exactly (``DecayChain``).
+# each resonance mass is one flow variable and the momenta are rebuilt exactly (``decay_chain``).
 # Per event (16 numbers; the ttbar pT is exactly 0 at this parton level, so top 2's pT is minus top 1's):
 #   px, py of top 1 (GeV); rapidities y of both tops; for each top t, then W: the mass as u = 1/2 + atan(2 (m - M)
 #   / G) / pi in (0, 1) (the Breit-Wigner CDF of pole M and width G: a Breit-Wigner mass becomes uniform); the
 #   direction (cos theta, phi) of the W in the top rest frame and of the quark q in the W rest frame (frames reached
 #   by a pure boost from the lab; lab axes).
 BW_POLES = {"W": (80.4, 2.1), "t": (173.0, 1.4)}   # GeV (PDG pole masses and widths, rounded): the u map only
-FLOW_COLUMNS = ["px_t1", "py_t1", "y_t1", "y_t2", "u_t1", "u_t2", "u_W1", "u_W2",
-                "cos_W1", "phi_W1", "cos_q1", "phi_q1", "cos_W2", "phi_W2", "cos_q2", "phi_q2"]
+FLOW_COLUMNS = list(TTBAR_DECAY_COORDINATES)  # gan4hep.physics
 FLOW_U = [c for c in FLOW_COLUMNS if c.startswith("u_")]
 FLOW_COS = [c for c in FLOW_COLUMNS if c.startswith("cos_")]
 FLOW_PHI = [c for c in FLOW_COLUMNS if c.startswith("phi_")]
-M_B = MASSES[2]
 BEAM_GEV = 6500.0      # LHC beam energy at 13 TeV (data_prep.ttbar_partons: Beams:eCM = 13000): the top energy limit
 U_EPS = 1e-6          # the u of a sampled mass is clamped to [U_EPS, 1 - U_EPS] (masses up to ~3e5 widths away)
 
 
-def _boost(e, p, big_e, big_p, big_m, sign=1.0, lib=np):
-    """Boost the four-vector (e, p) by the velocity sign * P/E of the system (E, P, M): sign = +1 takes a vector
-    from the system's rest frame to its frame, sign = -1 the reverse. p, P: (..., 3); e, E, M: (...,).
-    Returns (e', p')."""
-    beta = sign * big_p / big_e[..., None]
-    gamma = big_e / big_m
-    bp = lib.sum(beta * p, axis=-1)
-    e2 = gamma * (e + bp)
-    p2 = p + beta * (gamma * gamma / (gamma + 1.0) * bp + gamma * e)[..., None]
-    return e2, p2
-
-
-def _mass(e, p):
-    return np.sqrt(np.maximum(e * e - np.sum(p * p, axis=-1), 0.0))
-
-
-def _u_of_mass(m, name):
-    pole, width = BW_POLES[name]
-    return 0.5 + np.arctan(2.0 * (m - pole) / width) / np.pi
-
-
 def decay_coordinates(events: np.ndarray) -> np.ndarray:
-    """(n, 24) events in GeV (``COLUMNS`` order) -> (n, 16) decay coordinates (``FLOW_COLUMNS``; GeV, 1, rad).
+    """(n, 24) events in GeV (``COLUMNS`` order) -> (n, 16) decay coordinates (``FLOW_COLUMNS``; GeV, 1, rad):
+    the core's ``gan4hep.physics.ttbar_decay_coordinates`` with this sample's poles. The inverse is ``decay_chain``."""
+    return ttbar_decay_coordinates(events, BW_POLES["W"], BW_POLES["t"])
 
-    The inverse is ``DecayChain`` (exact up to float32 rounding for events whose ttbar pT is 0)."""
-    p = np.asarray(events, dtype=np.float64).reshape(-1, N_PARTICLES, 4)
-    cols = {}
-    for side, o in ((1, 0), (2, 3)):
-        q, qb, b = p[:, o], p[:, o + 1], p[:, o + 2]
-        w, t = q + qb, q + qb + b
-        m_w, m_t = _mass(w[:, 3], w[:, :3]), _mass(t[:, 3], t[:, :3])
-        cols[f"y_t{side}"] = 0.5 * np.log((t[:, 3] + t[:, 2]) / (t[:, 3] - t[:, 2]))
-        cols[f"u_t{side}"] = _u_of_mass(m_t, "t")
-        cols[f"u_W{side}"] = _u_of_mass(m_w, "W")
-        if side == 1:
-            cols["px_t1"], cols["py_t1"] = t[:, 0], t[:, 1]
-        for name, child, parent, m_parent in (("W", w, t, m_t), ("q", q, w, m_w)):
-            _, k = _boost(child[:, 3], child[:, :3], parent[:, 3], parent[:, :3], m_parent, sign=-1.0)
-            cols[f"cos_{name}{side}"] = k[:, 2] / np.linalg.norm(k, axis=-1)
-            cols[f"phi_{name}{side}"] = np.arctan2(k[:, 1], k[:, 0])
-    return np.stack([cols[c] for c in FLOW_COLUMNS], axis=1)
+
+def decay_chain(name: str = "decay_chain") -> TTbarDecayChain:
+    """The flow's output layer: the core's ``gan4hep.layers.TTbarDecayChain`` with this sample's quark masses,
+    Breit-Wigner poles and beam energy (a sampler with it loads without this package)."""
+    return TTbarDecayChain(list(MASSES), BW_POLES["W"], BW_POLES["t"], BEAM_GEV, U_EPS, name=name)
 
 
 @keras.saving.register_keras_serializable(package="gan4hep_bpw")
-class DecayChain(keras.layers.Layer):
-    """(batch, 16) decay coordinates (``FLOW_COLUMNS``) -> (batch, 24) four-vectors in GeV: the tops from (px, py,
-    y, m) with the ttbar pT = 0, t -> W b and W -> q q' as two-body decays in the rest frames (momenta from the
-    masses, directions from the angles), boosted to the lab, then the core's ``OnShell`` layer on the 18
-    three-momenta (q, q', b of each top; ``MASSES``). Masses are clamped so that every decay is allowed
-    (m_W >= 1 GeV, m_t >= m_W + m_b + 0.1 GeV). No weights: the output layer of the flow's sampler."""
+class DecayChain(TTbarDecayChain):
+    """``decay_chain()`` under the name the samplers exported before the layer moved into the core carry
+    (``gan4hep_bpw>DecayChain``, no arguments): those files still load."""
 
     def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.on_shell = OnShell(list(MASSES), name="on_shell")
-
-    def build(self, input_shape):
-        self.on_shell.build((input_shape[0], 3 * N_PARTICLES))
-        self.built = True
-
-    def _mass(self, u, name):
-        pole, width = BW_POLES[name]
-        u = ops.clip(u, U_EPS, 1.0 - U_EPS)
-        return pole + 0.5 * width * ops.tan(np.pi * (u - 0.5))
-
-    @staticmethod
-    def _direction(cos, phi):
-        cos = ops.clip(cos, -1.0, 1.0)
-        sin = ops.sqrt(ops.maximum(1.0 - cos * cos, 0.0))
-        return ops.stack([sin * ops.cos(phi), sin * ops.sin(phi), cos], axis=-1)
-
-    def call(self, inputs):
-        x = {c: inputs[:, i] for i, c in enumerate(FLOW_COLUMNS)}
-        out = []
-        for side, sign in ((1, 1.0), (2, -1.0)):
-            m_w = ops.maximum(self._mass(x[f"u_W{side}"], "W"), 1.0)
-            m_t = ops.maximum(self._mass(x[f"u_t{side}"], "t"), m_w + M_B + 0.1)
-            px, py = sign * x["px_t1"], sign * x["py_t1"]
-            mt_perp = ops.sqrt(m_t * m_t + px * px + py * py)
-            # kinematic limit: no top above the beam energy (|y| <= acosh(E_beam / m_T)); the flow's linear tails
-            # reach beyond it in a few events in 1e5 (none of the training events comes within a factor 1.8)
-            y_max = ops.log(ops.maximum(BEAM_GEV / mt_perp, 1.0) + ops.sqrt(ops.maximum(
-                ops.square(BEAM_GEV / mt_perp) - 1.0, 0.0)))
-            y = ops.clip(x[f"y_t{side}"], -y_max, y_max)
-            t_e, t_p = mt_perp * ops.cosh(y), ops.stack([px, py, mt_perp * ops.sinh(y)], axis=-1)
-            lam = ops.maximum(ops.square(m_t * m_t - m_w * m_w - M_B * M_B) - 4.0 * m_w * m_w * M_B * M_B, 0.0)
-            k = ops.sqrt(lam) / (2.0 * m_t)
-            w_e, w_p = _boost(ops.sqrt(m_w * m_w + k * k), k[:, None] * self._direction(x[f"cos_W{side}"],
-                                                                                        x[f"phi_W{side}"]),
-                              t_e, t_p, m_t, lib=ops)
-            kq = 0.5 * m_w
-            _, q_p = _boost(kq, kq[:, None] * self._direction(x[f"cos_q{side}"], x[f"phi_q{side}"]), w_e, w_p, m_w,
-                            lib=ops)
-            out += [q_p, w_p - q_p, t_p - w_p]
-        return self.on_shell(ops.concatenate(out, axis=-1))
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], 4 * N_PARTICLES)
+        for key in ("masses", "w_pole", "t_pole", "beam_energy", "u_eps"):
+            kwargs.pop(key, None)
+        super().__init__(list(MASSES), BW_POLES["W"], BW_POLES["t"], BEAM_GEV, U_EPS, **kwargs)
 
 
 def flow_preprocessing(coordinates: np.ndarray):
@@ -284,7 +207,7 @@ def build_flow(recipe, pipeline):
     """The compiled flow of a recipe (``recipe.model == "flow"``; not in the paper): ``gan4hep.flows.spline_flow``
     on the 16 preprocessed decay coordinates, ``flow_transforms`` coupling steps of ``flow_bins``-bin
     rational-quadratic splines on [-``flow_tail_bound``, ``flow_tail_bound``], each conditioned by a ResidualNet of
-    ``flow_hidden`` units and ``flow_blocks`` blocks; ``DecayChain`` as the sampler's output layer, so ``sample``
+    ``flow_hidden`` units and ``flow_blocks`` blocks; ``decay_chain()`` as the sampler's output layer, so ``sample``
     returns (n, 24) four-vectors in GeV like the GAN; Adam(``lr``) with a cosine decay to 1 % over ``steps``.
 
     Args:
@@ -295,7 +218,7 @@ def build_flow(recipe, pipeline):
 
     flow = spline_flow(len(FLOW_COLUMNS), preprocessing=pipeline, steps=recipe.flow_transforms,
                        bins=recipe.flow_bins, tail_bound=recipe.flow_tail_bound, hidden_features=recipe.flow_hidden,
-                       num_blocks=recipe.flow_blocks, name="bpw_flow", output_layer=DecayChain(name="decay_chain"))
+                       num_blocks=recipe.flow_blocks, name="bpw_flow", output_layer=decay_chain())
     schedule = keras.optimizers.schedules.CosineDecay(recipe.lr, max(int(recipe.steps), 1), alpha=0.01)
     flow.compile(keras.optimizers.Adam(schedule))
     return flow

@@ -69,9 +69,7 @@ MUST_NOT_EXTRA = {
     "gan": "- Not as an event generator for the bulk: the quick-preset GAN is mode-collapsed away from the mass peaks "
            "(classifier AUC 1.0, quark energies a third of the truth); it shows what the MMD does to the W and top "
            "peaks and nothing more. Use the flow (`butter_plehn_winterhalder:flow`) for events.",
-    "flow": "- Not as evidence for the paper: the flow is our comparison model (issue 20), not in the paper. Its "
-            "sampler needs `papers.butter_plehn_winterhalder.model` (the `DecayChain` output layer; installed with "
-            "the package), unlike the GAN's.",
+    "flow": "- Not as evidence for the paper: the flow is our comparison model (issue 20), not in the paper.",
 }
 
 
@@ -177,7 +175,7 @@ def model_card(card: dict) -> str:
     what = ("the GAN of Butter, Plehn & Winterhalder (10 x 512 generator, on-shell layer, MMD on the W and top "
             "masses)" if kind == "gan" else
             "our normalising flow (issue 20, not in the paper): a rational-quadratic spline coupling flow on 16 "
-            "decay coordinates, rebuilt into four-vectors by `DecayChain` and the core's `OnShell` layer")
+            "decay coordinates, rebuilt into four-vectors by the core's `TTbarDecayChain` and `OnShell` layers")
     name = card["name"]
     lines = [
         f"# Model card: {name}", "",
