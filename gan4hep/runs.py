@@ -137,6 +137,33 @@ class Run:
             write_json(recipe, self.path / self.RECIPE)
         return recipe
 
+    def start_recipe(self, asked, base, resume: bool = False, added_fields: tuple[str, ...] = ()):
+        """``start`` for a recipe dataclass: start or continue the run with ``asked`` and return the recipe the run
+        goes on with, with what of ``asked`` it does not apply.
+
+        Args:
+            asked: the recipe asked for (a frozen dataclass: a preset with the command-line options).
+            base: the paper's recipe: the value of every field a stored recipe lacks (``gan4hep.recipes.from_dict``).
+            resume: continue the stored run with its own recipe.
+            added_fields: fields added to the recipe after runs were made: a stored recipe without one continues
+                (instead of a ``RunMismatch``) when ``asked`` holds ``base``'s value for it.
+
+        Returns:
+            ``(recipe, ignored)``: the run's recipe (same type as ``asked``) and the deviations of ``asked`` from it
+            (``gan4hep.recipes.deviations`` lines; non-empty only on ``resume``).
+
+        Raises:
+            RunMismatch, FileNotFoundError: as ``start``.
+        """
+        from .recipes import deviations, from_dict, to_dict
+
+        stored = self.recipe() if self.exists() else {}
+        paper = to_dict(base)
+        wanted = {k: v for k, v in to_dict(asked).items()
+                  if not (k in added_fields and stored and k not in stored and v == paper[k])}
+        recipe = from_dict(type(asked), self.start(wanted, resume=resume), base=base)
+        return recipe, deviations(asked, recipe, label="run")
+
     def check_recipe(self, recipe: Mapping[str, Any], mutable: tuple[str, ...] = ()) -> None:
         """Refuse ``recipe`` if the run here has another one (up to the ``mutable`` fields); writes nothing.
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from gan4hep import recipes, training
+from gan4hep.recipes import deviations
 from gan4hep.callbacks import TrainingDiverged
 from gan4hep.models import GAN, load_sampler
 from gan4hep.networks import mlp
@@ -106,6 +107,27 @@ def _data(n=256):
 
 def _weights_of(model):
     return [np.asarray(v) for v in model.state_variables() + model.run_state_variables()]
+
+
+def test_start_recipe_returns_the_runs_recipe_and_what_it_ignores(tmp_path):
+    """``Run.start_recipe``: a new run takes the asked recipe; --resume continues with the stored one and names what
+    of the asked one it ignores; a field added after a run was made lets the run continue when asked at the paper's
+    value, and is a mismatch otherwise."""
+    run = Run(tmp_path / "r")
+    recipe, ignored = run.start_recipe(QUICK, PAPER)
+    assert recipe == QUICK and isinstance(recipe, Toy) and ignored == []
+    recipe, ignored = run.start_recipe(PAPER, PAPER, resume=True)
+    assert recipe == QUICK and ignored == deviations(PAPER, QUICK, label="run") and ignored
+    with pytest.raises(RunMismatch):
+        run.start_recipe(PAPER, PAPER)
+    older = Run(tmp_path / "older")  # a run made before the field "lr" existed
+    older.start({k: v for k, v in recipes.to_dict(QUICK).items() if k != "lr"})
+    with pytest.raises(RunMismatch, match="lr"):
+        older.start_recipe(dataclasses.replace(QUICK, lr=PAPER.lr), PAPER)
+    recipe, _ = older.start_recipe(dataclasses.replace(QUICK, lr=PAPER.lr), PAPER, added_fields=("lr",))
+    assert recipe == dataclasses.replace(QUICK, lr=PAPER.lr)  # the missing field reads as the paper's
+    with pytest.raises(RunMismatch, match="lr"):
+        older.start_recipe(QUICK, PAPER, added_fields=("lr",))  # asked at another value: not the old run
 
 
 def test_train_resume_reaches_the_same_state_as_one_run(tmp_path):

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from gan4hep.io import atomic_path, markdown_table, write_json
-from gan4hep.recipes import deviations, from_dict, select, to_dict
+from gan4hep.recipes import deviations, select
 from gan4hep.runs import Run
 
 from papers.butter_plehn.recipe import PRESETS
@@ -55,7 +55,7 @@ def start(args: argparse.Namespace, part: str, presets: Mapping[str, Any] | None
         changes["seed"] = args.seed
     asked = dataclasses.replace(asked, **changes)
     run = Run(args.out or Path("runs") / f"butter_plehn_{part}_{args.preset}")
-    recipe = from_dict(type(asked), run.start(to_dict(asked), resume=args.resume), base=table["paper"])
+    recipe, _ = run.start_recipe(asked, table["paper"], args.resume)
     return run, recipe
 
 

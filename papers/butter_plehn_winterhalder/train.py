@@ -131,16 +131,10 @@ def start(run: Run, recipe: Recipe, resume: bool) -> Recipe:
     if (run / "config.json").exists() and not run.exists():
         raise SystemExit(f"train.py: error: {run.path} holds a run of the former layout (config.json); "
                          "use a new --out")
-    asked = recipes.to_dict(recipe)
-    if run.exists():  # a run made before the flow fields existed: its missing fields are the defaults
-        old = run.recipe()
-        asked = {k: v for k, v in asked.items()
-                 if not (k in ADDED_FIELDS and k not in old and v == getattr(PAPER, k))}
-    try:
-        stored = run.start(asked, resume=resume)
+    try:  # a run made before the flow fields existed continues: its missing fields are PAPER's
+        return run.start_recipe(recipe, PAPER, resume, ADDED_FIELDS)[0]
     except (RunMismatch, FileNotFoundError) as err:
         raise SystemExit(f"train.py: error: {err}") from None
-    return recipes.from_dict(Recipe, stored, base=PAPER)
 
 
 def fit(recipe: Recipe, run: Run, x_train: np.ndarray) -> training.Trained:

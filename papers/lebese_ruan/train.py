@@ -22,7 +22,7 @@ import numpy as np
 
 from gan4hep import training
 from gan4hep.metrics import classifier_two_sample_test, ks_statistic, relative_mean_difference
-from gan4hep.recipes import deviations, from_dict, override, select, to_dict
+from gan4hep.recipes import deviations, override, select
 from gan4hep.runs import Run, RunMismatch
 
 from papers.lebese_ruan import data, evaluate, model
@@ -127,13 +127,9 @@ def start_run(args: argparse.Namespace) -> tuple[Run, Recipe]:
     asked = override(select(presets(args.model or "gan"), args.preset),
                      **{k: getattr(args, k) for k in RECIPE_FLAGS})
     run = Run(args.out or Path("runs") / f"lebese_ruan_{args.preset}")
-    stored = run.recipe() if run.exists() else {}
-    asked_dict = {k: v for k, v in to_dict(asked).items()  # an older run continues: its missing fields are PAPER's
-                  if not (k in ADDED_FIELDS and stored and k not in stored and v == getattr(PAPER, k))}
-    recipe = from_dict(Recipe, run.start(asked_dict, resume=args.resume), base=PAPER)
+    recipe, ignored = run.start_recipe(asked, PAPER, args.resume, ADDED_FIELDS)
     extended = args.resume and args.steps is not None  # --steps extends a resumed run's schedule (main)
-    ignored = [line for line in deviations(asked, recipe, label="run")
-               if not (extended and line.startswith("steps:"))]
+    ignored = [line for line in ignored if not (extended and line.startswith("steps:"))]
     if args.resume and ignored:
         print(f"--resume continues {run.path} with its own recipe; ignored: {'; '.join(ignored)}", flush=True)
     return run, recipe

@@ -28,7 +28,7 @@ from data_prep import runner
 from gan4hep import io, training
 from gan4hep.errors import InputError
 from gan4hep.models import GAN, steps_per_epoch
-from gan4hep.recipes import deviations, from_dict, override, select, to_dict
+from gan4hep.recipes import override, select, to_dict
 from gan4hep.runs import Run
 from papers.lin_bhimji_nachman import data, model, observables
 from papers.lin_bhimji_nachman.recipe import MODELS, NOISES, PAPER, PRESETS, TARGETS, VARIANTS, Recipe, presets
@@ -119,9 +119,8 @@ def start(args: argparse.Namespace) -> tuple[Run, Recipe, Path | None]:
     """
     asked = recipe_from_args(args)
     run = Run(args.out)
-    recipe = from_dict(Recipe, run.start(_compatible(to_dict(asked), run), resume=args.resume), base=PAPER)
+    recipe, ignored = run.start_recipe(asked, PAPER, args.resume, ADDED_FIELDS)
     if args.resume and recipe != asked:
-        ignored = deviations(asked, recipe, label="the run's")
         print(f"resuming {run.path} with its own recipe (preset {recipe.preset}); not applied: {'; '.join(ignored)}")
     stored = run / "input.json"
     source = args.input

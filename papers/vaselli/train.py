@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from gan4hep.recipes import deviations, from_dict, override, select, to_dict
+from gan4hep.recipes import deviations, override, select
 
-from papers.vaselli.recipe import PAPER, PREPROCESSINGS, PRESETS, READINGS, Recipe
+from papers.vaselli.recipe import PAPER, PREPROCESSINGS, PRESETS, READINGS
 
 # Keras, TensorFlow and Pythia load inside the functions below, so that --help answers at once.
 DATA_DIR = Path("data/vaselli")  # = data.DATA_DIR
@@ -77,8 +77,7 @@ def start_run(args: argparse.Namespace):
 
     asked = override(select(PRESETS, args.preset), **{k: getattr(args, k) for k in RECIPE_FLAGS})
     run = Run(args.out or Path("runs") / f"vaselli_{args.preset}")
-    recipe = from_dict(Recipe, run.start(to_dict(asked), resume=args.resume), base=PAPER)
-    ignored = deviations(asked, recipe, label="run")
+    recipe, ignored = run.start_recipe(asked, PAPER, args.resume)
     if args.resume and ignored:
         print(f"--resume continues {run.path} with its own recipe; ignored: {'; '.join(ignored)}", flush=True)
     return run, recipe
