@@ -23,10 +23,9 @@ import json
 import platform
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
-from gan4hep import pretrained
+from gan4hep import pretrained, summary
 from gan4hep.io import markdown_table
 from gan4hep.runs import Run
 
@@ -86,9 +85,8 @@ def spread(runs: list[Run]) -> dict:
             raise FileNotFoundError(f"no metrics.json in {', '.join(missing)}; evaluate the runs first")
         if not all(found):
             continue
-        out[where] = {k: {"mean": float(np.mean([m[k] for m in found])),
-                          "std": float(np.std([m[k] for m in found], ddof=1)) if len(found) > 1 else None,
-                          "values": [m[k] for m in found]} for k in SPREAD_KEYS}
+        stats = summary.summarise(found, SPREAD_KEYS)  # mean, sample std (None for one run), values
+        out[where] = {k: {f: stats[k][f] for f in ("mean", "std", "values")} for k in SPREAD_KEYS}
         out[where]["runs"] = [str(r.path) for r in runs]
     return out
 
