@@ -13,6 +13,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from .physics import TTBAR_DECAY_COORDINATES, boost, dilepton_features_from_underlying
+
 __all__ = ["TrainableSwish", "CircleDense", "OnShell", "DileptonFeatures", "TTbarDecayChain"]
 
 #: A backend tensor (``tf.Tensor`` under TensorFlow) or a ``KerasTensor`` while a model is built.
@@ -184,8 +186,6 @@ class DileptonFeatures(keras.layers.Layer):
     EPS = 1e-12  # [GeV^2] under each square root: finite gradients where a quantity is 0
 
     def call(self, inputs: Tensor) -> Tensor:
-        from .physics import dilepton_features_from_underlying
-
         return dilepton_features_from_underlying(inputs, lib=ops, eps=self.EPS)
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
@@ -238,8 +238,6 @@ class TTbarDecayChain(keras.layers.Layer):
         return ops.stack([sin * ops.cos(phi), sin * ops.sin(phi), cos], axis=-1)
 
     def call(self, inputs: Tensor) -> Tensor:
-        from .physics import TTBAR_DECAY_COORDINATES, boost
-
         x = {c: inputs[:, i] for i, c in enumerate(TTBAR_DECAY_COORDINATES)}
         out = []
         for side, sign, m_b in ((1, 1.0, self.masses[2]), (2, -1.0, self.masses[5])):
