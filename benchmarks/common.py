@@ -30,7 +30,7 @@ import json
 import os
 import platform
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -155,18 +155,30 @@ class Timing:
 
 
 def timed(fn: Callable[[], object], items_per_call: float, min_seconds: float = 1.0, min_calls: int = 1,
-          max_calls: int = 10_000, clock: Callable[[], float] = time.process_time) -> Timing:
+          max_calls: int = 10_000, clock: Callable[[], float] = time.process_time, repeats: int = 1) -> Timing:
     """Call ``fn()`` until ``min_seconds`` of wall time and ``min_calls`` calls have passed (at most
     ``max_calls``); ``clock`` is the CPU clock (``time.process_time``: all threads; ``time.thread_time``: this
-    thread). Warm it up (trace, compile) before: the first call is timed like the others."""
-    calls = 0
-    w0, c0 = time.perf_counter(), clock()
-    while calls < max_calls:
-        fn()
-        calls += 1
-        if calls >= min_calls and time.perf_counter() - w0 >= min_seconds:
-            break
-    return Timing(calls, calls * items_per_call, time.perf_counter() - w0, clock() - c0)
+    thread). Warm it up (trace, compile) before: the first call is timed like the others.
+
+    With ``repeats`` > 1 the loop is timed that many times and the window with the median CPU rate is returned:
+    one window slowed by another job on a shared machine does not decide the number.
+    """
+    windows = []
+    for _ in range(max(int(repeats), 1)):
+        calls = 0
+        w0, c0 = time.perf_counter(), clock()
+        while calls < max_calls:
+            fn()
+            calls += 1
+            if calls >= min_calls and time.perf_counter() - w0 >= min_seconds:
+                break
+        windows.append(Timing(calls, calls * items_per_call, time.perf_counter() - w0, clock() - c0))
+    return median_window(windows)
+
+
+def median_window(windows: Sequence[Timing]) -> Timing:
+    """The timed window with the median CPU rate (the upper one of an even count)."""
+    return sorted(windows, key=lambda t: t.rate_cpu)[len(windows) // 2]
 
 
 @contextlib.contextmanager

@@ -31,6 +31,10 @@ from benchmarks import common  # noqa: E402
 STAGES = ("generation", "simulation", "training", "flows")
 
 
+def _fraction(v) -> str:
+    return "-" if v is None else f"{v:.2f}"
+
+
 def summary_table(res: dict) -> str:
     """The Markdown summary of a results dict (the README's table)."""
     m = res["machine"]
@@ -40,7 +44,9 @@ def summary_table(res: dict) -> str:
              f"({res.get('cpu_seconds', 0) / 60:.1f} CPU-min)",
              "",
              f"Reference: float32 matmul {peak['n']}x{peak['n']}: **{peak['gflops_per_core']:.0f} GFLOP/s per core** "
-             f"({peak['gflops_wall']:.0f} GFLOP/s wall with {peak['cores_used']:.2f} cores busy).", ""]
+             f"({peak['gflops_wall']:.0f} GFLOP/s wall with {peak['cores_used']:.2f} cores busy)"
+             + (f"; measured again at the end: {res['matmul_end']['gflops_per_core']:.0f} GFLOP/s per core (every "
+                "ratio divides by the first)." if res.get("matmul_end") else "."), ""]
     gen = res.get("generation", {})
     sims = res.get("details", {}).get("simulation", {}).get("simulation", {})
     if gen:
@@ -55,11 +61,14 @@ def summary_table(res: dict) -> str:
             sim = sims.get(s, {})
             rows.append([name, f"{g['flop_per_event'] / 1e6:.3g}", g["batch_size"], g["events_per_s"],
                          g["gflops_per_core"], f"{g['fraction_of_peak']:.2f}",
-                         s or "-", sim.get("selected_per_s"), sim.get("selected_fraction"),
+                         _fraction(g.get("network_fraction_of_peak")),
+                         _fraction(g.get("xla_network_alone_fraction_of_peak")), s or "-",
+                         sim.get("selected_per_s"), sim.get("selected_fraction"),
                          res.get("speedup_vs_simulation", {}).get(s),
                          f"{sim['selected_rel_err']:.0%}" if sim else "-"])
-        lines.append(common.markdown(["generator", "MFLOP/event", "best batch", "events/s/core", "GFLOP/s/core",
-                                      "fraction of peak", "simulated sample", "simulation selected/s/core",
+        lines.append(common.markdown(["generator", "MFLOP/event", "best batch", "sample() events/s/core",
+                                      "GFLOP/s/core", "fraction of peak", "network call (noise inside)",
+                                      "network alone, XLA", "simulated sample", "simulation selected/s/core",
                                       "selected fraction", "speed-up", "+- (selected count)"], rows))
         lines.append("")
     tr = res.get("details", {}).get("training", {}).get("training", {})
@@ -137,7 +146,10 @@ def main(argv=None):
         res["generation"] = {k: {"events_per_s": v["events_per_s"], "batch_size": v["batch_size"],
                                  "fraction_of_peak": v["fraction_of_peak"], "flop_per_event": v["flop_per_event"],
                                  "gflops_per_core": v["gflops_per_core"],
-                                 "events_per_s_wall": v["events_per_s_wall"]} for k, v in g.items()}
+                                 "events_per_s_wall": v["events_per_s_wall"],
+                                 "network_fraction_of_peak": v["network"]["fraction_of_peak"],
+                                 "xla_network_alone_fraction_of_peak": (v.get("xla_network_alone") or {}).get(
+                                     "fraction_of_peak")} for k, v in g.items()}
         save()
     if "simulation" not in skip:
         from benchmarks import simulation
@@ -164,6 +176,8 @@ def main(argv=None):
         res["details"]["flows"] = flows.run(["small"] if args.quick else list(flows.MODELS), args.quick, peak,
                                             print_fn=say)
         save()
+    # the reference again at the end: if the machine's load changed during the run, the ratios above say so
+    res["matmul_end"] = common.matmul_peak(min_seconds=2.0 if args.quick else 5.0)
     save()
     table = summary_table(res)
     say("\n== summary\n" + table)

@@ -5,13 +5,15 @@ The minimal loop does what ``GAN.train_step`` does (``n_critic`` critic updates 
 regularisers, one generator update with the penalties, the EMA update) without Keras' ``fit`` machinery (data
 adapter, callbacks, metric trackers); for the flow, one maximum-likelihood step. Both read the same
 ``tf.data`` pipeline (already in memory). The overhead ratio is fit's CPU time per step over the loop's (1.10 =
-10 % overhead); the headline ratio is the one with the XLA setting the recipe's ``compile`` resolves to. The FLOP
-of one step are counted by TensorFlow's profiler on the loop's traced graph (every
-MatMul of forward, backward and gradient-penalty passes), so the achieved GFLOP/s compare with the matmul peak
-measured first in the same process.
+10 % overhead); fit's steps are timed inside one call by a callback, without the fixed cost of starting a ``fit``
+call, which a run pays once. The headline ratio is the one with the XLA setting the recipe's ``compile`` resolves
+to. The FLOP of one step are counted by TensorFlow's profiler on the loop's traced graph (every MatMul of forward,
+backward and gradient-penalty passes), so the achieved GFLOP/s compare with the matmul peak measured first in the
+same process.
 
-Presets: ``--quick`` uses each paper's ``quick`` recipe (its batch size and critic schedule) and ~1 s per
-measurement; without it, the ``paper`` recipes. A benchmark, not a test.
+Presets: ``--quick`` uses each paper's ``quick`` recipe (its batch size and critic schedule); every rate is the
+median of 3 timed windows of at least 8 steps and 1 s; without it, the ``paper`` recipes and windows of 4 s.
+A benchmark, not a test.
 
     python benchmarks/training.py --quick
 """
@@ -26,6 +28,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from benchmarks import common  # noqa: E402
 from benchmarks.paper_models import CASES  # noqa: E402
+
+
+# every rate is the median of REPEATS timed windows of at least MIN_STEPS steps (a 2-3 step window on a shared
+# machine scattered the fit / loop ratio by +-30 %)
+REPEATS = 3
+MIN_STEPS = 8
 
 
 def dataset(case, batch, seed=0):
@@ -122,6 +130,25 @@ def step_flops(case, batch) -> int:
     return common.graph_flops(minimal_step(case, False), spec)
 
 
+def _step_clock():
+    """A Keras callback that reads the wall and CPU clocks at the end of every step: the per-step cost of ``fit``
+    between the end of its first step and the end of its last, without the fixed cost of one ``fit`` call (setting
+    up its data iterator and callbacks), which a real run pays once for all its steps."""
+    import keras
+
+    class StepClock(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            now = (time.perf_counter(), time.process_time())
+            if batch == 0:
+                self.first = now
+            self.last, self.steps = now, batch
+
+        def timing(self) -> common.Timing:
+            return common.Timing(self.steps, self.steps, self.last[0] - self.first[0], self.last[1] - self.first[1])
+
+    return StepClock()
+
+
 def _time_fit(case, ds, xla, min_seconds):
     model = case.model
     model.jit_compile = xla
@@ -129,12 +156,16 @@ def _time_fit(case, ds, xla, min_seconds):
     w0 = time.perf_counter()
     model.fit(ds, epochs=1, steps_per_epoch=2, verbose=0)  # trace / compile
     compile_s = time.perf_counter() - w0
-    w0 = time.perf_counter()
-    model.fit(ds, epochs=1, steps_per_epoch=2, verbose=0)
-    est = (time.perf_counter() - w0) / 2
-    steps = int(min(max(min_seconds / max(est, 1e-6), 3), 500))
-    t = common.timed(lambda: model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0), steps, min_seconds=0)
-    return t, compile_s
+    clock = _step_clock()
+    model.fit(ds, epochs=1, steps_per_epoch=3, verbose=0, callbacks=[clock])
+    est = clock.timing().wall_s / 2
+    steps = int(min(max(min_seconds / max(est, 1e-6), MIN_STEPS), 2000))
+    windows = []
+    for _ in range(REPEATS):
+        clock = _step_clock()
+        model.fit(ds, epochs=1, steps_per_epoch=steps + 1, verbose=0, callbacks=[clock])
+        windows.append(clock.timing())
+    return common.median_window(windows), compile_s
 
 
 def _time_loop(case, ds, xla, min_seconds):
@@ -148,7 +179,7 @@ def _time_loop(case, ds, xla, min_seconds):
         out = step(it)
     out.numpy()
     est = (time.perf_counter() - w0) / 2
-    steps = int(min(max(min_seconds / max(est, 1e-6), 3), 500))
+    steps = int(min(max(min_seconds / max(est, 1e-6), MIN_STEPS), 2000))
 
     def many():
         out = None
@@ -156,7 +187,7 @@ def _time_loop(case, ds, xla, min_seconds):
             out = step(it)
         out.numpy()
 
-    return common.timed(many, steps, min_seconds=0), compile_s
+    return common.timed(many, steps, min_seconds=0, repeats=REPEATS), compile_s
 
 
 def measure(name, preset, peak, min_seconds, xla_modes=(False, True), print_fn=print):
@@ -220,7 +251,7 @@ def report(name, r):
 
 def run(models, quick=True, peak=None, min_seconds=None, print_fn=print):
     common.quiet_tf()
-    min_seconds = min_seconds or (0.7 if quick else 4.0)
+    min_seconds = min_seconds or (1.0 if quick else 4.0)
     peak = peak or common.matmul_peak(min_seconds=2.0)
     preset = "quick" if quick else "paper"
     res = {name: measure(name, preset, peak, min_seconds, print_fn=print_fn) for name in models}
@@ -233,7 +264,7 @@ def run(models, quick=True, peak=None, min_seconds=None, print_fn=print):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="quick recipes, ~1 s per measurement")
+    p.add_argument("--quick", action="store_true", help="quick recipes, windows of >= 1 s")
     p.add_argument("--models", default=",".join(CASES), help=f"comma-separated subset of {list(CASES)}")
     p.add_argument("--min-seconds", type=float)
     p.add_argument("--out", help="write the results as JSON here")

@@ -115,3 +115,9 @@ def test_machine_line_names_cores_and_load():
 def test_counting_error():
     assert common.counting_error(25) == pytest.approx(0.2)
     assert common.counting_error(0) == math.inf
+
+
+def test_median_window_is_the_middle_rate_not_the_mean():
+    windows = [common.Timing(1, 10.0, 1.0, cpu) for cpu in (1.0, 10.0, 2.0)]  # rates 10, 1, 5 per CPU-second
+    assert common.median_window(windows).rate_cpu == 5.0
+    assert common.median_window(windows[:1]) is windows[0]
