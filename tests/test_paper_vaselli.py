@@ -93,6 +93,17 @@ def test_quick_changes_sample_size_conditioner_bins_schedule_and_preprocessing_o
         assert preset_name(recipe) == name
 
 
+
+def test_train_step_under_xla_by_recipe_and_off_with_no_xla():
+    small = dataclasses.replace(QUICK, reading="abstract", hidden_features=8, num_blocks=1, bins=4)
+    assert model.build_compiled(small, 3, 2, steps_per_epoch=10).jit_compile is True
+    off = dataclasses.replace(small, jit_compile=False)
+    assert model.build_compiled(off, 3, 2, steps_per_epoch=10).jit_compile is False
+    assert train.parse_args(["--no-xla"]).jit_compile is False and train.parse_args([]).jit_compile is None
+    # a run folder made before the field existed (no "jit_compile" in its recipe.json) continues with PAPER's value
+    assert from_dict(Recipe, {k: v for k, v in to_dict(QUICK).items() if k != "jit_compile"}, base=PAPER) == QUICK
+
+
 def test_readings_and_parameter_counts():
     assert model.flow_steps(PAPER) == 17 and model.flow_steps(dataclasses.replace(PAPER, reading="abstract")) == 15
     with pytest.raises(ValueError, match="unknown reading"):

@@ -72,9 +72,10 @@ def learning_rate(recipe: Recipe, steps_per_epoch: int):
 
 def build_compiled(recipe: Recipe, n_targets: int, n_context: int, steps_per_epoch: int, preprocessing=None,
                    context_preprocessing=None) -> Flow:
-    """``build_flow`` compiled with Adam and the cosine annealing (what ``gan4hep.training.train`` calls)."""
+    """``build_flow`` compiled with Adam and the cosine annealing, the train step under XLA if
+    ``recipe.jit_compile`` (what ``gan4hep.training.train`` calls)."""
     flow = build_flow(recipe, n_targets, n_context, preprocessing, context_preprocessing)
-    flow.compile(keras.optimizers.Adam(learning_rate(recipe, steps_per_epoch)))
+    flow.compile(keras.optimizers.Adam(learning_rate(recipe, steps_per_epoch)), jit_compile=recipe.jit_compile)
     return flow
 
 

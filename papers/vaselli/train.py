@@ -27,7 +27,10 @@ DATA_DIR = Path("data/vaselli")  # = data.DATA_DIR
 
 # command-line option -> recipe field (None: the preset's value)
 RECIPE_FLAGS = ("events", "pileup", "seed", "preprocessing", "reading", "hidden_features", "num_blocks", "bins",
-                "tail_bound", "lr", "epochs", "batch_size", "max_train_jets", "oversample", "speed_events")
+                "tail_bound", "lr", "epochs", "batch_size", "max_train_jets", "oversample", "speed_events",
+                "jit_compile")
+# fields added after runs were made (issue 21); an older run's recipe.json lacks them and reads them as PAPER's
+ADDED_FIELDS = ("jit_compile",)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -60,6 +63,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--max-train-jets", type=int, help="training jets kept at most (paper: 5e6)")
     p.add_argument("--oversample", type=int, help="flow jets per generator jet in the oversampling check")
     p.add_argument("--speed-events", type=int, help="full-chain events timed against the flow")
+    p.add_argument("--no-xla", dest="jit_compile", action="store_const", const=False,
+                   help="train without XLA (the recipe XLA-compiles the train step: speed only)")
     p.add_argument("--no-evaluate", action="store_true", help="train only; run evaluate.py later")
     p.add_argument("--no-speed", action="store_true", help="evaluation without the speed measurement")
     return p.parse_args(argv)
@@ -77,7 +82,7 @@ def start_run(args: argparse.Namespace):
 
     asked = override(select(PRESETS, args.preset), **{k: getattr(args, k) for k in RECIPE_FLAGS})
     run = Run(args.out or Path("runs") / f"vaselli_{args.preset}")
-    recipe, ignored = run.start_recipe(asked, PAPER, args.resume)
+    recipe, ignored = run.start_recipe(asked, PAPER, args.resume, ADDED_FIELDS)
     if args.resume and ignored:
         print(f"--resume continues {run.path} with its own recipe; ignored: {'; '.join(ignored)}", flush=True)
     return run, recipe
