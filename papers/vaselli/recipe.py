@@ -84,8 +84,8 @@ PAPER = Recipe(
     speed_events=2000,  # ours
 )
 
-# CPU-sized (2 cores; 47 min on this shared 2-core machine at load 5-10, 32 min of CPU time, so about 20-30 min on
-# two idle cores; README, Results): ~1e5 jets, a smaller conditioner and fewer bins, the learning rate
+# CPU-sized (2 cores; 8.8 min of training on two idle cores with the train step under XLA, 41-52 min without it on
+# the shared machine at load 5-10; README, Results): ~1e5 jets, a smaller conditioner and fewer bins, the learning rate
 # FlashSim's docs say also converges (~1e-3, "in fewer epochs"), batch 512 (on 2 cores as many jets per second as
 # 2048, four times the updates), our preprocessing (standardised inputs; the tail bound widened to match), a few
 # minutes of timing and oversampling checks.
