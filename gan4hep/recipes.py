@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 R = TypeVar("R")
@@ -23,21 +23,27 @@ def _check(recipe) -> None:
         raise TypeError(f"a recipe is a dataclass instance, got {type(recipe).__name__}")
 
 
-def deviations(recipe, reference, label: str = "paper") -> list[str]:
+def deviations(recipe, reference, label: str = "paper", unused: Iterable[str] = ()) -> list[str]:
     """Fields of ``recipe`` that differ from ``reference`` (the paper's recipe), as ``"name: ours (paper: theirs)"``.
 
     Args:
         recipe, reference: instances of the same recipe dataclass.
         label: what the reference is called in the output.
+        unused: fields the run does not read (e.g. a GAN's objective fields in a run of another model family on
+            the same recipe): not listed, whatever their values.
 
     Raises:
-        TypeError: the two are not instances of the same dataclass.
+        TypeError: the two are not instances of the same dataclass; a name in ``unused`` that is not a field.
     """
     _check(recipe)
     if type(recipe) is not type(reference):
         raise TypeError(f"cannot compare a {type(recipe).__name__} with a {type(reference).__name__}")
-    return [f"{f.name}: {getattr(recipe, f.name)} ({label}: {getattr(reference, f.name)})"
-            for f in dataclasses.fields(recipe) if getattr(recipe, f.name) != getattr(reference, f.name)]
+    names = [f.name for f in dataclasses.fields(recipe)]
+    unknown = sorted(set(unused) - set(names))
+    if unknown:
+        raise TypeError(f"{type(recipe).__name__} has no field(s) {', '.join(unknown)}")
+    return [f"{name}: {getattr(recipe, name)} ({label}: {getattr(reference, name)})"
+            for name in names if name not in set(unused) and getattr(recipe, name) != getattr(reference, name)]
 
 
 def override(recipe: R, **values: Any) -> R:

@@ -22,7 +22,8 @@ from gan4hep.physics import (DILEPTON_FEATURES, DILEPTON_UNDERLYING, dilepton_fe
 from gan4hep.recipes import deviations, from_dict, to_dict
 from gan4hep.runs import Run
 from papers.lebese_ruan import data, evaluate, generate, model, published, sample_means, train
-from papers.lebese_ruan.recipe import FLOW_PRESETS, FLOW_QUICK, PAPER, PRESETS, QUICK, Recipe, preset_name
+from papers.lebese_ruan.recipe import (FLOW_PRESETS, FLOW_QUICK, PAPER, PRESETS, QUICK, Recipe, preset_name,
+                                       unused_fields)
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDER = ROOT / "papers" / "lebese_ruan"
@@ -391,6 +392,10 @@ def test_flow_presets_change_only_the_model_and_its_schedule():
         assert from_dict(Recipe, json.loads(json.dumps(to_dict(flow))), base=PAPER) == flow
     assert (FLOW_QUICK.flow_transforms, FLOW_QUICK.flow_bins, FLOW_QUICK.flow_hidden, FLOW_QUICK.flow_blocks) == \
         (6, 8, 64, 2)
+    # a flow run's deviations name what the flow reads, not the GAN's n_critic (5 in the quick presets)
+    flow_devs = {line.split(":")[0] for line in deviations(FLOW_QUICK, PAPER, unused=unused_fields(FLOW_QUICK))}
+    assert "n_critic" not in flow_devs and {"model", "lr", "flow_space"} <= flow_devs
+    assert "n_critic" in {line.split(":")[0] for line in deviations(QUICK, PAPER, unused=unused_fields(QUICK))}
     with pytest.raises(ValueError, match="drop_events"):
         data.prepare(_events(2000), dataclasses.replace(FLOW_QUICK, batch_size=64, tail_treatment="clip"))
 

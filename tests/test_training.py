@@ -35,6 +35,9 @@ QUICK = dataclasses.replace(PAPER, steps=12, lr=1e-3)
 def test_recipe_deviations_are_computed():
     assert recipes.deviations(QUICK, PAPER) == ["steps: 12 (paper: 1000)", "lr: 0.001 (paper: 0.0001)"]
     assert recipes.deviations(PAPER, PAPER) == []
+    assert recipes.deviations(QUICK, PAPER, unused=("lr",)) == ["steps: 12 (paper: 1000)"]  # a field the run ignores
+    with pytest.raises(TypeError, match="no field"):
+        recipes.deviations(QUICK, PAPER, unused=("epochs",))
     assert recipes.override(QUICK, steps=None, lr=5e-4) == dataclasses.replace(QUICK, lr=5e-4)
     with pytest.raises(TypeError, match="no field"):
         recipes.override(QUICK, epochs=3)

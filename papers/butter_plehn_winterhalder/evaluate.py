@@ -39,7 +39,7 @@ from gan4hep.models import load_sampler  # noqa: E402
 from gan4hep.runs import Run  # noqa: E402
 from papers.butter_plehn_winterhalder import data, lhe, model, published  # noqa: E402
 from papers.butter_plehn_winterhalder import observables as obs  # noqa: E402
-from papers.butter_plehn_winterhalder.recipe import PAPER, Recipe, label  # noqa: E402
+from papers.butter_plehn_winterhalder.recipe import PAPER, Recipe, label, unused_fields  # noqa: E402
 
 MMD, NO_MMD, TRUTH, FLOW = "GAN (MMD)", "GAN (no MMD)", "Truth", "Flow"
 
@@ -433,7 +433,7 @@ def evaluate_run(run, baseline=None, out=None, n_events: int | None = None, clas
     result = metrics_file(
         out / "metrics.json", preset=preset, run=str(run.path), label=name, steps=steps, n_generated=n,
         trained_steps=results.get("trained_steps"), selected_step=results.get("selected_step"),
-        deviations_from_paper=recipes.deviations(recipe, PAPER), n_train=recipe.train_events,
+        deviations_from_paper=recipes.deviations(recipe, PAPER, unused=unused_fields(recipe)), n_train=recipe.train_events,
         n_validation=results.get("n_validation", 0), training_seconds=results.get("train_seconds"),
         model=recipe.model, reference="test", mass_peaks=fits, momentum_balance=momentum_balance_summary(truth, gens),
         width_comparison=None if widths is None else widths.to_dict(orient="records"),

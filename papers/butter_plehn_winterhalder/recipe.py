@@ -109,6 +109,15 @@ FLOW_PAPER = dataclasses.replace(PAPER, model="flow", lr=1e-3, steps=100_000, us
                                  flow_tail_bound=5.0)
 FLOW_PRESETS = {"paper": FLOW_PAPER, "quick": FLOW_QUICK}
 MODELS = ("gan", "flow")
+# the fields only one model family reads (the other ignores them: ``unused_fields``)
+GAN_FIELDS = ("decay", "decay_steps", "reg_weight", "use_mmd", "mmd_weight", "kernel", "widths", "mmd_extra_widths",
+              "component_mmd", "init", "ema_decay", "jit_compile")
+FLOW_FIELDS = ("flow_transforms", "flow_bins", "flow_hidden", "flow_blocks", "flow_tail_bound")
+
+
+def unused_fields(recipe: Recipe) -> tuple[str, ...]:
+    """The fields a run of ``recipe.model`` does not read (``gan4hep.recipes.deviations(..., unused=...)``)."""
+    return GAN_FIELDS if recipe.model == "flow" else FLOW_FIELDS
 
 
 def presets(model: str = "gan") -> dict:

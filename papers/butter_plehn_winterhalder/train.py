@@ -29,7 +29,8 @@ import numpy as np  # noqa: E402
 from gan4hep import recipes, training  # noqa: E402
 from gan4hep.runs import Run, RunMismatch  # noqa: E402
 from papers.butter_plehn_winterhalder import data, evaluate, model, observables  # noqa: E402
-from papers.butter_plehn_winterhalder.recipe import MODELS, PAPER, Recipe, label, presets, validate  # noqa: E402
+from papers.butter_plehn_winterhalder.recipe import (  # noqa: E402
+    MODELS, PAPER, Recipe, label, presets, unused_fields, validate)
 
 #: Recipe fields added after runs were made (issue 20): a stored recipe without them is read with the defaults.
 ADDED_FIELDS = ("model", "flow_transforms", "flow_bins", "flow_hidden", "flow_blocks", "flow_tail_bound")
@@ -188,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
     else:
         print(f"preset: {args.preset}  (the quick preset does not reach the paper's precision)"
               if args.preset == "quick" else "preset: paper (1e6 steps: GPU work, ~26 h in the paper)")
-    for line in recipes.deviations(recipe, PAPER):
+    for line in recipes.deviations(recipe, PAPER, unused=unused_fields(recipe)):
         print(f"  differs from the paper: {line}")
 
     x_train, _ = data.load_events(recipe, args.jobs)

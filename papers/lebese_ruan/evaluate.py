@@ -41,7 +41,7 @@ from gan4hep.runs import Run
 
 from papers.lebese_ruan import data, model, published
 from papers.lebese_ruan.model import FEATURES
-from papers.lebese_ruan.recipe import PAPER, Recipe, preset_name
+from papers.lebese_ruan.recipe import PAPER, Recipe, preset_name, unused_fields
 
 LABELS = {"pt_l0": r"$p_T^{\ell_0}$ [GeV]", "pt_l1": r"$p_T^{\ell_1}$ [GeV]", "pt_ll": r"$p_T^{\ell\ell}$ [GeV]",
           "m_ll": r"$m_{\ell\ell}$ [GeV]", "met": r"$E_T^{miss}$ [GeV]", "mt": r"$m_T$ [GeV]",
@@ -209,7 +209,7 @@ def write_table1(run: Run, comparison: Comparison, recipe: Recipe, out: Path | N
         f"{reference.label} ({len(c.test)} events) vs {len(c.generated)} generated events.",
         f"Made {datetime.date.today().isoformat()} on {platform.node() or 'unknown'} ({platform.machine()}).",
     ]
-    differs = deviations(recipe, PAPER)
+    differs = deviations(recipe, PAPER, unused=unused_fields(recipe))
     if differs:
         header += ["", "Differs from the paper: " + "; ".join(differs) + "."]
     pub_worst = max(v["rel_diff"] for v in published.TABLE1.values())

@@ -112,6 +112,14 @@ FLOW_PAPER = dataclasses.replace(PAPER, model="flow", lr=1e-3, beta1=0.9, beta2=
                                  flow_tail_bound=5.0, flow_space="underlying")
 FLOW_PRESETS = {"paper": FLOW_PAPER, "quick": FLOW_QUICK}
 MODELS = ("gan", "flow")
+# the fields only one model family reads (the other ignores them: ``unused_fields``)
+GAN_FIELDS = ("generator", "swish", "objective", "gp_weight", "clip", "n_critic", "ema_decay")
+FLOW_FIELDS = ("flow_transforms", "flow_bins", "flow_hidden", "flow_blocks", "flow_tail_bound", "flow_space")
+
+
+def unused_fields(recipe: Recipe) -> tuple[str, ...]:
+    """The fields a run of ``recipe.model`` does not read (``gan4hep.recipes.deviations(..., unused=...)``)."""
+    return GAN_FIELDS if recipe.model == "flow" else FLOW_FIELDS
 
 
 def presets(model: str = "gan") -> dict:

@@ -26,7 +26,7 @@ from gan4hep.recipes import deviations, override, select
 from gan4hep.runs import Run, RunMismatch
 
 from papers.lebese_ruan import data, evaluate, model
-from papers.lebese_ruan.recipe import MODELS, PAPER, PRESETS, Recipe, presets
+from papers.lebese_ruan.recipe import MODELS, PAPER, PRESETS, Recipe, presets, unused_fields
 
 # command-line option -> recipe field (None: the preset's value)
 RECIPE_FLAGS = ("events", "seed", "steps", "eval_every", "checkpoint_every", "batch_size", "objective", "gp_weight",
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{run.path}: {recipe.model}, {len(sample.train)} training, {len(sample.validation)} validation, "
           f"{len(sample.test)} test "
           f"events after the tail treatment ({recipe.tail_treatment})", flush=True)
-    differs = deviations(recipe, PAPER)
+    differs = deviations(recipe, PAPER, unused=unused_fields(recipe))
     for line in differs:
         print(f"  differs from the paper: {line}")
     if steps != recipe.steps:
