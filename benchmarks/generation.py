@@ -8,7 +8,8 @@ layer shapes (``common.dense_flops``: 2 n_in n_out + n_out per dense kernel); ac
 of the float32 matmul rate measured first in the same process. Then, at the best batch size, the model contract's
 ``sample(n, batch_size=...)`` (numpy noise, one network call per batch; model space and physical units), the
 preprocessing inverse and writing the events (ROOT and parquet through ``gan4hep.io.write_table``), each in
-microseconds per event beside the network time. The headline events/s, fraction of the peak and the speed-up over
+microseconds per event beside the network time, and for a GAN ``sample(..., jit_compile=True)`` (the generator
+under XLA, noise drawn before). The headline events/s, fraction of the peak and the speed-up over
 the simulation are those of ``sample()`` (model space) at the best batch: what a user's call achieves.
 
 Every rate is the median of 3 timed windows. Rates are per core (events per CPU-second of this process, all
@@ -122,6 +123,13 @@ def contract_costs(case, batch, n_write, min_seconds):
     out["sample_model_space"] = 1e6 / common.device_rate(t)
     out["sample_model_space_events_per_s"] = common.device_rate(t)
     out["sample_model_space_events_per_s_wall"] = t.rate_wall
+    if case.network is not None:  # a GAN: the same call with the generator under XLA (noise drawn before)
+        model.sample(n, context=ctx, seed=0, batch_size=batch, jit_compile=True)  # warm-up: the XLA compilation
+        t = common.timed(lambda: model.sample(n, context=ctx, seed=1, batch_size=batch, physical=False,
+                                              jit_compile=True), n, min_seconds=min_seconds, min_calls=2,
+                         repeats=REPEATS)
+        out["sample_xla_model_space"] = 1e6 / common.device_rate(t)
+        out["sample_xla_model_space_events_per_s"] = common.device_rate(t)
     x = model.sample(n, context=ctx, seed=1, batch_size=batch, physical=False)
     if model.preprocessing is not None:
         t = common.timed(lambda: model.to_physical(x), n, min_seconds=min_seconds / 2)
@@ -181,6 +189,9 @@ def run(models, quick=True, peak=None, min_seconds=None, batches=None, print_fn=
                "gflops_per_core": common.gflops(rate, flop),
                "network": {k: best[k] for k in ("events_per_s", "events_per_s_wall", "xla", "fraction_of_peak",
                                                 "gflops_per_core")},
+               "sample_xla_fraction_of_peak": (common.fraction_of_peak(contract["sample_xla_model_space_events_per_s"],
+                                                                       flop, peak["gflops_per_core"])
+                                               if "sample_xla_model_space_events_per_s" in contract else None),
                "scan": rows, "xla_at_best": xla[0] if xla else None,
                "xla_network_alone": xla[1] if len(xla) > 1 else None,
                "us_per_event": {"network": network_us, **contract}}
@@ -206,6 +217,8 @@ def report(name, r):
     u = r["us_per_event"]
     parts = [("network, compiled call (best)", u["network"]),
              ("sample() model space (contract: numpy noise, a call per batch)", u["sample_model_space"]),
+             *([("sample(jit_compile=True) model space", u["sample_xla_model_space"])]
+               if "sample_xla_model_space" in u else []),
              ("preprocessing inverse", u["preprocessing_inverse"])]
     if "context_preprocessing" in u:
         parts.append(("context preprocessing", u["context_preprocessing"]))

@@ -221,17 +221,18 @@ class GAN(GenerativeModel):
         return {name: t.result() for name, t in self._trackers.items()}
 
     # ------------------------------------------------------------------------------------------------------------
-    def sample(self, n, context=None, seed=None, batch_size=65536, physical=True, use_ema=True):
-        """Draw ``n`` events (see ``GenerativeModel.sample``); ``use_ema`` picks the EMA generator if there is one."""
-        return super().sample(n, context, seed, batch_size, physical, use_ema=use_ema)
+    def sample(self, n, context=None, seed=None, batch_size=65536, physical=True, use_ema=True, jit_compile=False):
+        """Draw ``n`` events (see ``GenerativeModel.sample``); ``use_ema`` picks the EMA generator if there is one;
+        ``jit_compile`` runs the generator under XLA (``_run_generator``)."""
+        return super().sample(n, context, seed, batch_size, physical, use_ema=use_ema, jit_compile=jit_compile)
 
     def sampling_network(self, use_ema=True):
         """The generator network used for sampling: the EMA copy if there is one and ``use_ema``."""
         return self.ema_generator if (use_ema and self.ema_generator is not None) else self.generator
 
-    def _sample_scaled(self, n, context, seed, batch_size, use_ema=True):
+    def _sample_scaled(self, n, context, seed, batch_size, use_ema=True, jit_compile=False):
         return _run_generator(self.sampling_network(use_ema), self.noise, self.latent_dim, self.n_features, n,
-                              context, seed, batch_size)
+                              context, seed, batch_size, jit_compile)
 
     # ------------------------------------------------------------------------------------------------------------
     def _random_components(self):
@@ -263,24 +264,51 @@ def _state(pipeline):
     return None if pipeline is None else pipeline.to_dict()
 
 
-def _inference_function(net):
-    """``net(x, training=False)`` as one ``tf.function`` traced once for any batch size (cached on the network):
-    no per-batch Python or Keras-call overhead, the same numbers as the eager call."""
-    fn = getattr(net, "_gan4hep_inference", None)
+def _inference_function(net, jit_compile: bool = False):
+    """``net(x, training=False)`` as one ``tf.function`` (cached on the network): without ``jit_compile`` traced
+    once for any batch size, the same numbers as the eager call; with it, under XLA, compiled once per batch shape
+    (``_run_generator`` keeps the shapes few)."""
+    key = "_gan4hep_inference_xla" if jit_compile else "_gan4hep_inference"
+    fn = getattr(net, key, None)
     if fn is None:
-        spec = tf.TensorSpec((None, int(net.inputs[0].shape[-1])), tf.float32)
-        fn = tf.function(lambda x: net(x, training=False), input_signature=[spec])
-        object.__setattr__(net, "_gan4hep_inference", fn)  # not a tracked attribute of the Keras model
+        if jit_compile:
+            fn = tf.function(lambda x: net(x, training=False), jit_compile=True)
+        else:
+            spec = tf.TensorSpec((None, int(net.inputs[0].shape[-1])), tf.float32)
+            fn = tf.function(lambda x: net(x, training=False), input_signature=[spec])
+        object.__setattr__(net, key, fn)  # not a tracked attribute of the Keras model
     return fn
 
 
-def _run_generator(net, noise, latent_dim, n_features, n, context, seed, batch_size):
-    """``net([z, context])`` over batches of ``batch_size``: (n, n_features) float32 in the network's space."""
+#: the fewest rows of an XLA call: a shorter last batch is padded to the next power of two from here up to the
+#: batch size, so a process compiles at most ~log2(batch_size / XLA_MIN_ROWS) + 1 shapes per network
+XLA_MIN_ROWS = 1024
+
+
+def _xla_rows(rows: int, batch_size: int) -> int:
+    return min(batch_size, max(XLA_MIN_ROWS, 1 << max(rows - 1, 0).bit_length()))
+
+
+def _run_generator(net, noise, latent_dim, n_features, n, context, seed, batch_size, jit_compile=False):
+    """``net([z, context])`` over batches of ``batch_size``: (n, n_features) float32 in the network's space.
+
+    With ``jit_compile`` the network runs under XLA (the noise is drawn before, with numpy: XLA's random-number
+    generators are slow on CPUs), each batch zero-padded to ``_xla_rows`` rows (events are independent rows, so
+    the padding changes no event); the numbers equal the plain call's up to float rounding. On 2 CPU cores it took
+    the Lebese & Ruan generator from 0.56-0.64 to 0.70 of the matmul peak, at 1-4 s of compilation per new shape
+    (benchmarks/README.md).
+    """
     z = noise.sample(n, latent_dim, seed=seed)
     if context is not None:
         z = np.concatenate([z, np.asarray(context, np.float32)], axis=1)
-    fn = _inference_function(net)
-    out = [fn(z[start:start + batch_size]).numpy() for start in range(0, n, batch_size)]
+    fn = _inference_function(net, jit_compile)
+    out = []
+    for start in range(0, n, batch_size):
+        chunk = z[start:start + batch_size]
+        if jit_compile and len(chunk) < _xla_rows(len(chunk), batch_size):
+            pad = np.zeros((_xla_rows(len(chunk), batch_size) - len(chunk), z.shape[1]), np.float32)
+            chunk = np.concatenate([chunk, pad])
+        out.append(fn(chunk).numpy()[:min(batch_size, n - start)])
     return np.concatenate(out, axis=0) if out else np.zeros((0, n_features), np.float32)
 
 
@@ -314,9 +342,14 @@ class GeneratorSampler(GenerativeModel):
     def state_variables(self):
         return list(self.network.weights)
 
-    def _sample_scaled(self, n, context, seed, batch_size):
+    def sample(self, n, context=None, seed=None, batch_size=65536, physical=True, jit_compile=False):
+        """Draw ``n`` events (see ``GenerativeModel.sample``); ``jit_compile`` runs the generator under XLA
+        (``_run_generator``)."""
+        return super().sample(n, context, seed, batch_size, physical, jit_compile=jit_compile)
+
+    def _sample_scaled(self, n, context, seed, batch_size, jit_compile=False):
         return _run_generator(self.network, self.noise, self.latent_dim, self.n_features, n, context, seed,
-                              batch_size)
+                              batch_size, jit_compile)
 
     def get_config(self):
         return {"network": keras.saving.serialize_keras_object(self.network), "latent_dim": self.latent_dim,
