@@ -39,11 +39,11 @@ def deviations(recipe, reference, label: str = "paper", unused: Iterable[str] = 
     if type(recipe) is not type(reference):
         raise TypeError(f"cannot compare a {type(recipe).__name__} with a {type(reference).__name__}")
     names = [f.name for f in dataclasses.fields(recipe)]
-    unknown = sorted(set(unused) - set(names))
-    if unknown:
-        raise TypeError(f"{type(recipe).__name__} has no field(s) {', '.join(unknown)}")
+    skip = set(unused)
+    if skip - set(names):
+        raise TypeError(f"{type(recipe).__name__} has no field(s) {', '.join(sorted(skip - set(names)))}")
     return [f"{name}: {getattr(recipe, name)} ({label}: {getattr(reference, name)})"
-            for name in names if name not in set(unused) and getattr(recipe, name) != getattr(reference, name)]
+            for name in names if name not in skip and getattr(recipe, name) != getattr(reference, name)]
 
 
 def override(recipe: R, **values: Any) -> R:

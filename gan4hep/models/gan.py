@@ -295,8 +295,8 @@ def _run_generator(net, noise, latent_dim, n_features, n, context, seed, batch_s
     With ``jit_compile`` the network runs under XLA (the noise is drawn before, with numpy: XLA's random-number
     generators are slow on CPUs), each batch zero-padded to ``_xla_rows`` rows (events are independent rows, so
     the padding changes no event); the numbers equal the plain call's up to float rounding. On 2 CPU cores it took
-    the Lebese & Ruan generator from 0.56-0.64 to 0.70 of the matmul peak, at 1-4 s of compilation per new shape
-    (benchmarks/README.md).
+    Lebese & Ruan's ``sample()`` from 0.53-0.55 to 0.64-0.66 of the matmul peak, at 1-4 s of compilation per new
+    shape (benchmarks/README.md).
     """
     z = noise.sample(n, latent_dim, seed=seed)
     if context is not None:
@@ -305,9 +305,9 @@ def _run_generator(net, noise, latent_dim, n_features, n, context, seed, batch_s
     out = []
     for start in range(0, n, batch_size):
         chunk = z[start:start + batch_size]
-        if jit_compile and len(chunk) < _xla_rows(len(chunk), batch_size):
-            pad = np.zeros((_xla_rows(len(chunk), batch_size) - len(chunk), z.shape[1]), np.float32)
-            chunk = np.concatenate([chunk, pad])
+        rows = _xla_rows(len(chunk), batch_size) if jit_compile else len(chunk)
+        if rows > len(chunk):
+            chunk = np.concatenate([chunk, np.zeros((rows - len(chunk), z.shape[1]), np.float32)])
         out.append(fn(chunk).numpy()[:min(batch_size, n - start)])
     return np.concatenate(out, axis=0) if out else np.zeros((0, n_features), np.float32)
 

@@ -433,7 +433,8 @@ def evaluate_run(run, baseline=None, out=None, n_events: int | None = None, clas
     result = metrics_file(
         out / "metrics.json", preset=preset, run=str(run.path), label=name, steps=steps, n_generated=n,
         trained_steps=results.get("trained_steps"), selected_step=results.get("selected_step"),
-        deviations_from_paper=recipes.deviations(recipe, PAPER, unused=unused_fields(recipe)), n_train=recipe.train_events,
+        deviations_from_paper=recipes.deviations(recipe, PAPER, unused=unused_fields(recipe)),
+        n_train=recipe.train_events,
         n_validation=results.get("n_validation", 0), training_seconds=results.get("train_seconds"),
         model=recipe.model, reference="test", mass_peaks=fits, momentum_balance=momentum_balance_summary(truth, gens),
         width_comparison=None if widths is None else widths.to_dict(orient="records"),
