@@ -295,6 +295,27 @@ def measure_reference(item: Pretrained, sampler, events: int, seed: int, test_ev
     return ref_events, reference, seconds
 
 
+def generation_record(seconds: tuple[float, float], measured_by: str) -> dict[str, Any]:
+    """A card's ``generation`` entry: ``seconds`` = (wall-clock, CPU) seconds per million events, as
+    ``measure_reference`` returns them, rounded to 0.01 s, and the machine they were measured on; ``measured_by``
+    names the script (and anything else worth saying about the measurement)."""
+    import platform
+
+    return {"seconds_per_million_events": round(seconds[0], 2),
+            "cpu_seconds_per_million_events": round(seconds[1], 2),
+            "machine": f"vm: 2 shared x86_64 cores ({platform.machine()}), no GPU, shared with other jobs; "
+                       f"measured by {measured_by}"}
+
+
+def shipped_line(run: Path, target: Path, unit: str = "events") -> str:
+    """The line a paper's ``pretrained.py`` prints after shipping ``run`` to ``target``: the folder's size and the
+    card's wall-clock generation time per million ``unit``."""
+    card = json.loads((Path(target) / "card.json").read_text())
+    size = sum(f.stat().st_size for f in Path(target).iterdir() if f.is_file())
+    return (f"shipped {run} -> {target} ({size / 1e6:.2f} MB, {card['generation']['seconds_per_million_events']} s "
+            f"wall-clock per million {unit})")
+
+
 def write_shipped(target: Path, model_file: Path, card: Mapping[str, Any], model_card: str) -> Path:
     """Write a shipped model's folder: ``model.keras`` (a copy of ``model_file``), ``card.json`` and
     ``MODEL_CARD.md``, each atomically; returns ``target``."""

@@ -144,3 +144,16 @@ def test_acceptance_one_million_toys(tmp_path, capsys):
     cut = item.card["data"]["tail_cut_90pct"]
     assert all((df[f] <= cut[f]).all() for f in item.features)  # the paper's tail cut: the selection's upper edge
     assert json.loads((item.path / "card.json").read_text())["preset"] == "quick"
+
+
+def test_generation_record_and_shipped_line(tmp_path):
+    """The card's generation entry (rounded, with the machine and the script) and the line printed after shipping
+    (the folder's size, the card's wall-clock seconds per million)."""
+    record = pretrained.generation_record((12.3456, 20.0049), "papers/x/pretrained.py")
+    assert record["seconds_per_million_events"] == 12.35 and record["cpu_seconds_per_million_events"] == 20.0
+    assert record["machine"].endswith("measured by papers/x/pretrained.py")
+    (tmp_path / "card.json").write_text(json.dumps({"generation": record}))
+    (tmp_path / "model.keras").write_bytes(b"x" * 1_000_000)
+    size = sum(f.stat().st_size for f in tmp_path.iterdir())
+    assert pretrained.shipped_line("runs/r", tmp_path, "jets") == (
+        f"shipped runs/r -> {tmp_path} ({size / 1e6:.2f} MB, 12.35 s wall-clock per million jets)")

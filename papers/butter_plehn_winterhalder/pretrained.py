@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import platform
 from pathlib import Path
 
 import numpy as np
@@ -148,10 +147,7 @@ def build_card(kind: str, run: Run, seconds: tuple[float, float], reference: dic
         "support": {c: [0.0 if c.endswith("_E") else -BEAM_GEV, BEAM_GEV] for c in COLUMNS},
         "support_note": SUPPORT_NOTE,
         "largest_abs_value_in_reference_draw": extremes,
-        "generation": {"seconds_per_million_events": round(seconds[0], 2),
-                       "cpu_seconds_per_million_events": round(seconds[1], 2),
-                       "machine": f"vm: 2 shared x86_64 cores ({platform.machine()}), no GPU, shared with other jobs; "
-                                  "measured by papers/butter_plehn_winterhalder/pretrained.py"},
+        "generation": pretrained.generation_record(seconds, "papers/butter_plehn_winterhalder/pretrained.py"),
         "sha256": pretrained.sha256(run / Run.MODEL),
         "reference": reference,
         "peaks": peaks,
@@ -261,9 +257,7 @@ def main(argv: list[str] | None = None) -> None:
             target = ship(kind, run, getattr(args, f"{kind}_spread"))
         except FileNotFoundError as err:
             raise SystemExit(f"error: {err}") from None
-        card = json.loads((target / "card.json").read_text())
-        print(f"shipped {run} -> {target} ({(target / 'model.keras').stat().st_size / 1e6:.2f} MB, "
-              f"{card['generation']['seconds_per_million_events']} s wall-clock per million events)")
+        print(pretrained.shipped_line(run, target))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import platform
 from pathlib import Path
 
 import pandas as pd
@@ -149,10 +148,7 @@ def build_card(run: Run, seconds: tuple[float, float], reference: dict, others: 
                                                     "classifier_auc_uncertainty", "max_abs_correlation_difference",
                                                     "mc_floor")}},
         "support": support,
-        "generation": {"seconds_per_million_events": round(seconds[0], 2),
-                       "cpu_seconds_per_million_events": round(seconds[1], 2),
-                       "machine": f"vm: 2 shared x86_64 cores ({platform.machine()}), no GPU, shared with other jobs; "
-                                  "measured by papers/lebese_ruan/pretrained.py"},
+        "generation": pretrained.generation_record(seconds, "papers/lebese_ruan/pretrained.py"),
         "sha256": pretrained.sha256(run / Run.MODEL),
         "reference": reference,
     }
@@ -277,9 +273,7 @@ def main(argv: list[str] | None = None) -> None:
         target = ship(run, args.target, args.spread)
     except (FileNotFoundError, ValueError) as err:
         raise SystemExit(f"error: {err}") from None
-    card = json.loads((target / "card.json").read_text())
-    print(f"shipped {run} -> {target} ({(target / 'model.keras').stat().st_size / 1e6:.2f} MB, "
-          f"{card['generation']['seconds_per_million_events']} s wall-clock per million events)")
+    print(pretrained.shipped_line(run, target))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import platform
 from pathlib import Path
 
 import numpy as np
@@ -186,10 +185,7 @@ def build_card(kind: str, run: Run, member: Path, record: dict, context: pd.Data
                      "classifier": fid.to_dict(orient="records"),
                      "spread": spread(runs, kind)},
         "support": {},  # unbounded output: m / pT may leave the training range (mass clipped at 0)
-        "generation": {"seconds_per_million_events": round(seconds[0], 2),
-                       "cpu_seconds_per_million_events": round(seconds[1], 2),
-                       "machine": f"vm: 2 shared x86_64 cores ({platform.machine()}), no GPU, shared with other jobs; "
-                                  "measured by papers/lin_bhimji_nachman/pretrained.py"},
+        "generation": pretrained.generation_record(seconds, "papers/lin_bhimji_nachman/pretrained.py"),
         "sha256": pretrained.sha256(member / Run.MODEL),
         "reference": reference,
     }
@@ -317,10 +313,7 @@ def main(argv: list[str] | None = None) -> None:
             out = ship(kind, run, others, args.target)
         except (FileNotFoundError, ValueError) as err:
             raise SystemExit(f"error: {err}") from None
-        card = json.loads((out / "card.json").read_text())
-        size = sum(f.stat().st_size for f in out.iterdir() if f.is_file())
-        print(f"shipped {run} -> {out} ({size / 1e6:.2f} MB, {card['generation']['seconds_per_million_events']} s "
-              "wall-clock per million jets)")
+        print(pretrained.shipped_line(run, out, "jets"))
 
 
 if __name__ == "__main__":

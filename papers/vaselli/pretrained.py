@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import platform
 from pathlib import Path
 
 import numpy as np
@@ -176,11 +175,8 @@ def build_card(run: Run, context: pd.DataFrame, seconds: tuple[float, float], re
                                                           "full_chain_uncertainty")},
                      "spread": spread(runs)},
         "support": {},  # unbounded output (before postprocessing)
-        "generation": {"seconds_per_million_events": round(seconds[0], 2),
-                       "cpu_seconds_per_million_events": round(seconds[1], 2),
-                       "machine": f"vm: 2 shared {platform.machine()} cores, no GPU, shared with other jobs; "
-                                  "measured by papers/vaselli/pretrained.py on "
-                                  f"{datetime.date.today().isoformat()}"},
+        "generation": pretrained.generation_record(
+            seconds, f"papers/vaselli/pretrained.py on {datetime.date.today().isoformat()}"),
         "sha256": pretrained.sha256(run / Run.MODEL),
         "reference": reference,
     }
@@ -309,10 +305,7 @@ def main(argv: list[str] | None = None) -> None:
         out = ship(run, args.spread, args.target)
     except (FileNotFoundError, ValueError) as err:
         raise SystemExit(f"error: {err}") from None
-    card = json.loads((out / "card.json").read_text())
-    size = sum(f.stat().st_size for f in out.iterdir() if f.is_file())
-    print(f"shipped {run} -> {out} ({size / 1e6:.2f} MB, {card['generation']['seconds_per_million_events']} s "
-          "wall-clock per million jets)")
+    print(pretrained.shipped_line(run, out, "jets"))
 
 
 if __name__ == "__main__":
