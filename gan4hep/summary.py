@@ -90,12 +90,17 @@ def summarise_runs(runs: Sequence[str | Path], file: str = "metrics.json",
     return summarise(results, keys)
 
 
+def mean_spread(stat: Mapping[str, Any], fmt: str = ".4g") -> str:
+    """``"mean +- std"`` of one entry with ``mean`` and ``std`` (``summarise``'s, or a card's), each formatted with
+    ``fmt``; the mean alone where ``std`` is None (one run)."""
+    return f"{stat['mean']:{fmt}}" + ("" if stat.get("std") is None else f" +- {stat['std']:{fmt}}")
+
+
 def markdown(summary: Mapping[str, Mapping[str, Any]], digits: int = 4) -> str:
     """The summary as a Markdown table: key, runs, mean +- std, min, max."""
     lines = ["| key | runs | mean +- std | min | max |", "| --- | --- | --- | --- | --- |"]
     for key, s in summary.items():
-        spread = "" if s["std"] is None else f" +- {s['std']:.{digits}g}"
-        lines.append(f"| {key} | {s['n']} | {s['mean']:.{digits}g}{spread} | {s['min']:.{digits}g} | "
+        lines.append(f"| {key} | {s['n']} | {mean_spread(s, f'.{digits}g')} | {s['min']:.{digits}g} | "
                      f"{s['max']:.{digits}g} |")
     return "\n".join(lines) + "\n"
 

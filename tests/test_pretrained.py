@@ -157,3 +157,16 @@ def test_generation_record_and_shipped_line(tmp_path):
     size = sum(f.stat().st_size for f in tmp_path.iterdir())
     assert pretrained.shipped_line("runs/r", tmp_path, "jets") == (
         f"shipped runs/r -> {tmp_path} ({size / 1e6:.2f} MB, 12.35 s wall-clock per million jets)")
+
+
+def test_lebese_ruan_model_card_of_one_run_gives_the_mean_alone():
+    """A model shipped without --spread (one run: no standard deviation) gets its card instead of a TypeError."""
+    from papers.lebese_ruan import pretrained as lebese
+
+    card = json.loads((pretrained.ROOT / "lebese_ruan" / "gan" / "card.json").read_text())
+    for entries in card["fidelity"]["spread"].values():
+        for entry in (entries.values() if isinstance(entries, dict) else []):
+            if isinstance(entry, dict) and "std" in entry:
+                entry["std"], entry["values"] = None, entry["values"][:1]
+    line = next(x for x in lebese.model_card(card).splitlines() if x.startswith("- on each run's own test MC"))
+    assert "+-" not in line and "worst ks" in line

@@ -43,3 +43,10 @@ def test_runs_from_folders_and_errors_name_the_file(tmp_path):
         summary.summarise_runs([tmp_path / "r1"])
     assert summary.main([str(tmp_path / "r0"), "--out", str(tmp_path / "s.json")]) == 0
     assert json.loads((tmp_path / "s.json").read_text())["v"]["mean"] == 1.0
+
+
+def test_mean_spread_gives_the_mean_alone_for_one_run():
+    assert summary.mean_spread({"mean": 0.12345, "std": 0.0067}, ".3f") == "0.123 +- 0.007"
+    assert summary.mean_spread({"mean": 0.12345, "std": None}, ".3f") == "0.123"  # one run: no spread
+    one = summary.summarise([{"auc": 0.6}])["auc"]
+    assert summary.mean_spread(one) == "0.6"

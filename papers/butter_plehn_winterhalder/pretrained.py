@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gan4hep import pretrained
+from gan4hep import pretrained, summary
 from gan4hep.io import markdown_table
 from gan4hep.runs import Run
 
@@ -154,10 +154,6 @@ def build_card(kind: str, run: Run, seconds: tuple[float, float], reference: dic
     }
 
 
-def _fmt(stat: dict) -> str:
-    return f"{stat['mean']:.3f} +- {stat['std']:.3f}" if stat.get("std") is not None else f"{stat['mean']:.3f}"
-
-
 def model_card(card: dict) -> str:
     """MODEL_CARD.md from the card."""
     kind, fid, tr, data = card["model"], card["fidelity"], card["training"], card["data"]
@@ -167,7 +163,7 @@ def model_card(card: dict) -> str:
     headline = pd.DataFrame({"this run": {k: this[k] for k in this}})
     if fid["spread_over_runs"]:
         headline[f"mean +- std over {fid['spread_over_runs']['n_runs']} runs"] = {
-            k: _fmt(v) for k, v in fid["spread_over_runs"]["statistics"].items()}
+            k: summary.mean_spread(v, ".3f") for k, v in fid["spread_over_runs"]["statistics"].items()}
     what = ("the GAN of Butter, Plehn & Winterhalder (10 x 512 generator, on-shell layer, MMD on the W and top "
             "masses)" if kind == "gan" else
             "our normalising flow (issue 20, not in the paper): a rational-quadratic spline coupling flow on 16 "

@@ -176,7 +176,7 @@ def model_card(card: dict) -> str:
         if where in over:
             o = over[where]
             spread_lines.append(f"- on {label}: " + "; ".join(
-                f"{k.replace('_', ' ')} {o[k]['mean']:.4f} +- {o[k]['std']:.4f} "
+                f"{k.replace('_', ' ')} {summary.mean_spread(o[k], '.4f')} "
                 f"({', '.join(f'{v:.4f}' for v in o[k]['values'])})" for k in SPREAD_KEYS))
     lines = [
         f"# Model card: {card['name']}", "",

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gan4hep import pretrained
+from gan4hep import pretrained, summary
 from gan4hep.io import atomic_path, markdown_table
 from gan4hep.runs import Run
 from papers.lin_bhimji_nachman import data, model
@@ -191,10 +191,6 @@ def build_card(kind: str, run: Run, member: Path, record: dict, context: pd.Data
     }
 
 
-def _fmt_spread(s: dict) -> str:
-    return f"{s['mean']:.4f}" + ("" if s["std"] is None else f" +- {s['std']:.4f}")
-
-
 def model_card(card: dict) -> str:
     """MODEL_CARD.md from the card."""
     kind = card["name"].split(":")[1]
@@ -202,7 +198,8 @@ def model_card(card: dict) -> str:
     label = "Flow" if kind == "flow" else "GAN"
     sp = pd.DataFrame(fid["table"])[["method", "variant", "region", "value", "uncertainty"]]
     spr = fid["spread"]
-    spread_rows = [{"region": r, **{m: _fmt_spread(v) for m, v in d.items()}} for r, d in spr["by_region"].items()]
+    spread_rows = [{"region": r, **{m: summary.mean_spread(v, ".4f") for m, v in d.items()}}
+                   for r, d in spr["by_region"].items()]
     stats = pd.DataFrame(ref["statistics"]).T
     rng = ctx["range"]
     lines = [

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gan4hep import pretrained
+from gan4hep import pretrained, summary
 from gan4hep.io import atomic_path, markdown_table, read_table
 from gan4hep.runs import Run
 from papers.vaselli import data
@@ -182,27 +182,24 @@ def build_card(run: Run, context: pd.DataFrame, seconds: tuple[float, float], re
     }
 
 
-def _fmt(s: dict, digits: int = 4) -> str:
-    return f"{s['mean']:.{digits}f}" + ("" if s["std"] is None else f" +- {s['std']:.{digits}f}")
-
-
 def model_card(card: dict) -> str:
     """MODEL_CARD.md from the card."""
     fid, tr, ctx, ref, spr = card["fidelity"], card["training"], card["context"], card["reference"], \
         card["fidelity"]["spread"]
     rows = [{"target": r["target"], "W1 / std (this run)": f"{r['wasserstein_over_std']:.4f}",
-             f"W1 / std ({spr['n_runs']} runs)": _fmt(spr["wasserstein_over_std"][r["target"]]),
+             f"W1 / std ({spr['n_runs']} runs)": summary.mean_spread(spr["wasserstein_over_std"][r["target"]],
+                                                                     ".4f"),
              "continuous": r["continuous"]} for r in fid["table"]]
-    summary = [{"quantity": "classifier AUC", "this run": f"{fid['classifier_auc']:.4f} +- "
+    overall = [{"quantity": "classifier AUC", "this run": f"{fid['classifier_auc']:.4f} +- "
                                                          f"{fid['classifier_auc_uncertainty']:.4f}",
-                f"{spr['n_runs']} runs": _fmt(spr["classifier_auc"])},
+                f"{spr['n_runs']} runs": summary.mean_spread(spr["classifier_auc"], ".4f")},
                {"quantity": "b vs udsg ROC AUC, flow", "this run": f"{fid['btag_roc_auc']['flow']:.4f}",
-                f"{spr['n_runs']} runs": _fmt(spr["btag_roc_auc_flow"])},
+                f"{spr['n_runs']} runs": summary.mean_spread(spr["btag_roc_auc_flow"], ".4f")},
                {"quantity": "b vs udsg ROC AUC, full chain", "this run": f"{fid['btag_roc_auc']['full_chain']:.4f}",
-                f"{spr['n_runs']} runs": _fmt(spr["btag_roc_auc_full_chain"])},
+                f"{spr['n_runs']} runs": summary.mean_spread(spr["btag_roc_auc_full_chain"], ".4f")},
                {"quantity": "worst continuous W1 / std",
                 "this run": f"{fid['max_wasserstein_over_std_continuous']:.4f} ({fid['worst_continuous_target']})",
-                f"{spr['n_runs']} runs": _fmt(spr["max_wasserstein_over_std_continuous"])}]
+                f"{spr['n_runs']} runs": summary.mean_spread(spr["max_wasserstein_over_std_continuous"], ".4f")}]
     stats = pd.DataFrame(ref["statistics"]).T
     rng = ctx["range"]
     lines = [
@@ -236,7 +233,7 @@ def model_card(card: dict) -> str:
         f"## Fidelity: {fid['note']}", "",
         f"{fid['sample']}. Mean +- standard deviation over {spr['n_runs']} runs ({', '.join(spr['runs'])}):", "",
         markdown_table(pd.DataFrame(rows)).rstrip(), "",
-        markdown_table(pd.DataFrame(summary)).rstrip(), "",
+        markdown_table(pd.DataFrame(overall)).rstrip(), "",
         "## Reference table (checked by tests/test_pretrained.py)", "",
         f"The model's own output for {ref['events']:,} shipped contexts resampled with seed {ref['seed']}. A fresh "
         f"draw of {ref['test_events']:,} events (seed {ref['test_seed']}) must match every mean within "
