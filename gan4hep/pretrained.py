@@ -316,6 +316,28 @@ def shipped_line(run: Path, target: Path, unit: str = "events") -> str:
             f"wall-clock per million {unit})")
 
 
+def reference_section(card: Mapping[str, Any], drawn: str, also: str = "",
+                      checked_by: str = "tests/test_pretrained.py") -> list[str]:
+    """The model card's "Reference table" section (Markdown lines) from ``card["reference"]`` (``measure_reference``)
+    and ``card["sha256"]``: what a fresh draw must match, then the reference statistics.
+
+    Args:
+        drawn: how the reference events were drawn, after "The model's own output" (e.g. ", 50,000 events with
+            seed 1").
+        also: a further check, inserted after the tolerances (starting with ", ").
+        checked_by: the tests that check it.
+    """
+    from .io import markdown_table
+
+    ref = card["reference"]
+    return [f"## Reference table (checked by {checked_by})", "",
+            f"The model's own output{drawn}. A fresh draw of {ref['test_events']:,} events (seed {ref['test_seed']}) "
+            f"must match every mean within {ref['tolerance']['mean']} and every quantile within "
+            f"{ref['tolerance']['quantile']} reference standard deviations{also}, and `model.keras` must have SHA-256 "
+            f"`{card['sha256'][:16]}...`:", "",
+            markdown_table(pd.DataFrame(ref["statistics"]).T, index=True).rstrip(), ""]
+
+
 def write_shipped(target: Path, model_file: Path, card: Mapping[str, Any], model_card: str) -> Path:
     """Write a shipped model's folder: ``model.keras`` (a copy of ``model_file``), ``card.json`` and
     ``MODEL_CARD.md``, each atomically; returns ``target``."""

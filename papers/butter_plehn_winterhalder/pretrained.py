@@ -159,7 +159,6 @@ def model_card(card: dict) -> str:
     kind, fid, tr, data = card["model"], card["fidelity"], card["training"], card["data"]
     this = fid["this_run"]
     ref = card["reference"]
-    stats = pd.DataFrame(ref["statistics"]).T
     headline = pd.DataFrame({"this run": {k: this[k] for k in this}})
     if fid["spread_over_runs"]:
         headline[f"mean +- std over {fid['spread_over_runs']['n_runs']} runs"] = {
@@ -195,14 +194,12 @@ def model_card(card: dict) -> str:
         markdown_table(headline, index=True).rstrip(), "",
         "## Support", "",
         card["support_note"], "",
-        "## Reference table (checked by tests/test_pretrained.py and tests/test_pretrained_bpw.py)", "",
-        f"The model's own output, {ref['events']:,} events with seed {ref['seed']}. A fresh draw of "
-        f"{ref['test_events']:,} events (seed {ref['test_seed']}) must match every mean within "
-        f"{ref['tolerance']['mean']} and every quantile within {ref['tolerance']['quantile']} reference standard "
-        f"deviations, the fractions of W / top candidates within 5 GeV of the pole "
-        f"({card['peaks']['W_within_5GeV']:.4f} / {card['peaks']['top_within_5GeV']:.4f} in the reference draw) "
-        f"within {card['peaks']['tolerance']}, and `model.keras` must have SHA-256 `{card['sha256'][:16]}...`:", "",
-        markdown_table(stats, index=True).rstrip(), "",
+        *pretrained.reference_section(
+            card, f", {ref['events']:,} events with seed {ref['seed']}",
+            also=f", the fractions of W / top candidates within 5 GeV of the pole "
+                 f"({card['peaks']['W_within_5GeV']:.4f} / {card['peaks']['top_within_5GeV']:.4f} in the reference "
+                 f"draw) within {card['peaks']['tolerance']}",
+            checked_by="tests/test_pretrained.py and tests/test_pretrained_bpw.py"),
         "## What it must not be used for", "",
         MUST_NOT.format(steps=tr["steps"], n_train=data["train_events"], extra=MUST_NOT_EXTRA[kind]), "",
     ]

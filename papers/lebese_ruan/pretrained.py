@@ -164,7 +164,6 @@ def model_card(card: dict) -> str:
     rows = pd.DataFrame(fid["table"]).set_index("feature")
     floor = fid.get("mc_floor") or {}
     ref = card["reference"]
-    stats = pd.DataFrame(ref["statistics"]).T
     support = pd.DataFrame(card["support"], index=["min", "max"]).T
     kind = card["name"].split(":")[1]
     what = {"gan": "The generator of Lebese & Ruan's WGAN-GP (papers/lebese_ruan)",
@@ -214,12 +213,7 @@ def model_card(card: dict) -> str:
          if kind == "gan" else "The selection's support (lepton pT >= 25 GeV, every feature below its tail cut); the "
          "sampler redraws the events outside it, so none is emitted:"), "",
         markdown_table(support, index=True).rstrip(), "",
-        "## Reference table (checked by tests/test_pretrained.py)", "",
-        f"The model's own output, {ref['events']:,} events with seed {ref['seed']}. A fresh draw of "
-        f"{ref['test_events']:,} events (seed {ref['test_seed']}) must match every mean within "
-        f"{ref['tolerance']['mean']} and every quantile within {ref['tolerance']['quantile']} reference standard "
-        f"deviations, and `model.keras` must have SHA-256 `{card['sha256'][:16]}...`:", "",
-        markdown_table(stats, index=True).rstrip(), "",
+        *pretrained.reference_section(card, f", {ref['events']:,} events with seed {ref['seed']}"),
         "## What it must not be used for", "",
         MUST_NOT.format(steps=tr["steps"], what=_steps(kind), n_train=data["n_train"]), "",
     ]

@@ -200,7 +200,6 @@ def model_card(card: dict) -> str:
     spr = fid["spread"]
     spread_rows = [{"region": r, **{m: summary.mean_spread(v, ".4f") for m, v in d.items()}}
                    for r, d in spr["by_region"].items()]
-    stats = pd.DataFrame(ref["statistics"]).T
     rng = ctx["range"]
     lines = [
         f"# Model card: {card['name']}", "",
@@ -237,12 +236,8 @@ def model_card(card: dict) -> str:
         f"Mean +- standard deviation over {spr['n_runs']} run(s) ({', '.join(spr['runs'])}; floor: expected value "
         f"for a perfect model; template: the paper's 60-histogram baseline; {label}: this model's family):", "",
         markdown_table(pd.DataFrame(spread_rows).fillna("")).rstrip(), "",
-        "## Reference table (checked by tests/test_pretrained.py)", "",
-        f"The model's own output for {ref['events']:,} shipped contexts resampled with seed {ref['seed']}. A fresh "
-        f"draw of {ref['test_events']:,} events (seed {ref['test_seed']}) must match every mean within "
-        f"{ref['tolerance']['mean']} and every quantile within {ref['tolerance']['quantile']} reference standard "
-        f"deviations, and `model.keras` must have SHA-256 `{card['sha256'][:16]}...`:", "",
-        markdown_table(stats, index=True).rstrip(), "",
+        *pretrained.reference_section(
+            card, f" for {ref['events']:,} shipped contexts resampled with seed {ref['seed']}"),
         "## What it must not be used for", "",
         MUST_NOT.format(pt_lo=rng["pt"][0], pt_hi=rng["pt"][1], n_lo=rng["ntrk"][0], n_hi=rng["ntrk"][1],
                         n_train=int(card["data"]["jets"]["control"] / 2) if card["data"]["jets"] else 0,

@@ -200,7 +200,6 @@ def model_card(card: dict) -> str:
                {"quantity": "worst continuous W1 / std",
                 "this run": f"{fid['max_wasserstein_over_std_continuous']:.4f} ({fid['worst_continuous_target']})",
                 f"{spr['n_runs']} runs": summary.mean_spread(spr["max_wasserstein_over_std_continuous"], ".4f")}]
-    stats = pd.DataFrame(ref["statistics"]).T
     rng = ctx["range"]
     lines = [
         f"# Model card: {card['name']}", "",
@@ -234,12 +233,8 @@ def model_card(card: dict) -> str:
         f"{fid['sample']}. Mean +- standard deviation over {spr['n_runs']} runs ({', '.join(spr['runs'])}):", "",
         markdown_table(pd.DataFrame(rows)).rstrip(), "",
         markdown_table(pd.DataFrame(overall)).rstrip(), "",
-        "## Reference table (checked by tests/test_pretrained.py)", "",
-        f"The model's own output for {ref['events']:,} shipped contexts resampled with seed {ref['seed']}. A fresh "
-        f"draw of {ref['test_events']:,} events (seed {ref['test_seed']}) must match every mean within "
-        f"{ref['tolerance']['mean']} and every quantile within {ref['tolerance']['quantile']} reference standard "
-        f"deviations, and `model.keras` must have SHA-256 `{card['sha256'][:16]}...`:", "",
-        markdown_table(stats, index=True).rstrip(), "",
+        *pretrained.reference_section(
+            card, f" for {ref['events']:,} shipped contexts resampled with seed {ref['seed']}"),
         "## What it must not be used for", "",
         MUST_NOT.format(pt_lo=rng["gen_pt"][0], pt_hi=rng["gen_pt"][1], n_train=card["data"]["jets"]["n_train"],
                         epochs=tr["epochs"]), "",
