@@ -207,6 +207,16 @@ class Run:
         write_json(record, self.path / self.INPUT)
         return record
 
+    def require(self, *names: str, hint: str = "train and evaluate the run first") -> None:
+        """Check that the files ``names`` exist in the run folder (e.g. before shipping a run's model).
+
+        Raises:
+            FileNotFoundError: ``"<run>: no <name>; <hint>"`` for the first one missing.
+        """
+        for name in names:
+            if not (self.path / name).exists():
+                raise FileNotFoundError(f"{self.path}: no {name}; {hint}")
+
     def input_table(self, given: str | Path | None, record: str = "sample.json") -> Path | None:
         """The input table of a paper run: ``given`` (resolved) for a new run; for a run whose ``record`` file
         (written by the paper's data step, key ``"input"``: a path, or null for a generated sample) exists, the

@@ -547,3 +547,14 @@ def test_a_cpu_run_is_bit_reproducible_across_processes_and_thread_counts(tmp_pa
     for other in ("one", "det"):
         for a, b in zip(out["two"], out[other], strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+def test_run_require_names_the_first_missing_file(tmp_path):
+    run = Run(tmp_path / "run")
+    run.path.mkdir()
+    (run.path / "metrics.json").write_text("{}")
+    run.require("metrics.json")
+    with pytest.raises(FileNotFoundError, match=r"run: no model.keras; train and evaluate the run first"):
+        run.require("metrics.json", "model.keras", "table1.csv")
+    with pytest.raises(FileNotFoundError, match=r"no table1.csv; run train.py first"):
+        run.require("table1.csv", hint="run train.py first")

@@ -107,9 +107,7 @@ def build_card(kind: str, run: Run, seconds: tuple[float, float], reference: dic
     Raises:
         FileNotFoundError: the run has no model.keras or no metrics.json (not trained or not evaluated).
     """
-    for name in (Run.MODEL, "metrics.json", "fidelity.csv"):
-        if not (run / name).exists():
-            raise FileNotFoundError(f"{run.path}: no {name}; train and evaluate the run first")
+    run.require(Run.MODEL, "metrics.json", "fidelity.csv")
     recipe, results, metrics = run.recipe(), run.results(), _read(run / "metrics.json")
     flow = kind == "flow"
     command = (f"python papers/butter_plehn_winterhalder/train.py --preset quick{' --model flow' if flow else ''} "

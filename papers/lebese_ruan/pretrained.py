@@ -98,9 +98,7 @@ def build_card(run: Run, seconds: tuple[float, float], reference: dict, others: 
     Raises:
         FileNotFoundError: the run has no model.keras or no metrics.json (not trained or not evaluated).
     """
-    for name in (Run.MODEL, "metrics.json", "table1.csv"):
-        if not (run / name).exists():
-            raise FileNotFoundError(f"{run.path}: no {name}; train and evaluate the run first")
+    run.require(Run.MODEL, "metrics.json", "table1.csv")
     recipe, results, sample = run.recipe(), run.results(), _read(run / "sample.json")
     metrics = _read(run / "metrics.json")
     kind = recipe.get("model", "gan")

@@ -140,9 +140,8 @@ def build_card(kind: str, run: Run, member: Path, record: dict, context: pd.Data
     """The card of the shipped ``kind`` ("gan" or "flow") model: read from the run folder (recipe, training
     record, separation power and fidelity tables) plus the generation speed, the context table's summary and the
     reference table measured here; ``runs``: the runs (seeds) whose spread the card quotes (``run`` first)."""
-    for name in ("separation_power.csv", "fidelity.csv", "metrics.json"):
-        if not (run / name).exists():
-            raise FileNotFoundError(f"{run.path}: no {name}; run templates.py (training and evaluation) first")
+    run.require("separation_power.csv", "fidelity.csv", "metrics.json",
+                hint="run templates.py (training and evaluation) first")
     recipe = run.recipe()
     metrics = _read(run / "metrics.json")
     sp = _method_rows(run.path, kind)

@@ -124,10 +124,8 @@ def build_card(run: Run, context: pd.DataFrame, seconds: tuple[float, float], re
     Raises:
         FileNotFoundError: the run is not trained and evaluated (names the missing file).
     """
-    for name in ("metrics.json", "results.json", data.SAMPLE, Run.MODEL):
-        if not (run / name).exists():
-            raise FileNotFoundError(f"{run.path}: no {name}; run papers/vaselli/train.py (training and evaluation) "
-                                    "first")
+    run.require("metrics.json", "results.json", data.SAMPLE, Run.MODEL,
+                hint="run papers/vaselli/train.py (training and evaluation) first")
     recipe = run.recipe()
     results, metrics, info = _read(run / "results.json"), _read(run / "metrics.json"), data.load_info(run)
     table = [{"target": t, **{k: v for k, v in m.items()}} for t, m in metrics["targets"].items()]
